@@ -1,0 +1,103 @@
+"""Release and Asset: small frozen views of GitHub's JSON, parsed once at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _upload_base(template: str) -> str:
+    """Cut an RFC 6570 ``upload_url`` at its first ``{`` (as gh does)."""
+    return template.split("{", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One release asset as GitHub stores it (``name`` is the stored, normalized name)."""
+
+    id: int
+    name: str
+    size: int
+    state: str
+    digest: str | None
+    content_type: str
+    label: str | None
+    url: str
+    browser_download_url: str
+    created_at: str | None = None
+    updated_at: str | None = None
+    download_count: int = 0
+
+    @property
+    def sha256(self) -> str | None:
+        """The hex sha256 from ``digest`` (``"sha256:<hex>"``), or None when GitHub has none."""
+        if self.digest and self.digest.startswith("sha256:"):
+            return self.digest.removeprefix("sha256:").lower()
+        return None
+
+    @property
+    def is_uploaded(self) -> bool:
+        """Only ``uploaded`` assets are usable; ``starter`` and ``open`` are leftovers."""
+        return self.state == "uploaded"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Asset:
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            size=int(data["size"]),
+            state=str(data.get("state") or "uploaded"),
+            digest=data.get("digest"),
+            content_type=str(data.get("content_type") or "application/octet-stream"),
+            label=data.get("label"),
+            url=str(data["url"]),
+            browser_download_url=str(data.get("browser_download_url") or ""),
+            created_at=data.get("created_at"),
+            updated_at=data.get("updated_at"),
+            download_count=int(data.get("download_count") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One release: its tag, flags, URLs and the assets it carried when it was read."""
+
+    id: int
+    tag: str
+    name: str | None
+    draft: bool
+    prerelease: bool
+    url: str
+    html_url: str
+    upload_url: str
+    body: str | None = None
+    created_at: str | None = None
+    published_at: str | None = None
+    assets: tuple[Asset, ...] = field(default=())
+
+    @property
+    def upload_base(self) -> str:
+        """``upload_url`` without its ``{?name,label}`` template suffix."""
+        return _upload_base(self.upload_url)
+
+    def asset(self, name: str) -> Asset | None:
+        """The asset stored under ``name``, if the release has one."""
+        return next((a for a in self.assets if a.name == name), None)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Release:
+        return cls(
+            id=int(data["id"]),
+            tag=str(data["tag_name"]),
+            name=data.get("name"),
+            draft=bool(data.get("draft")),
+            prerelease=bool(data.get("prerelease")),
+            url=str(data["url"]),
+            html_url=str(data.get("html_url") or ""),
+            upload_url=str(data["upload_url"]),
+            body=data.get("body"),
+            created_at=data.get("created_at"),
+            published_at=data.get("published_at"),
+            assets=tuple(Asset.from_json(a) for a in data.get("assets") or ()),
+        )
