@@ -13,7 +13,7 @@ import unicodedata
 _TRANSLITERATIONS = {
     "ð": "d", "Ð": "D", "æ": "ae", "Æ": "AE", "ŋ": "ng", "Ŋ": "NG", "ø": "o", "Ø": "O",
     "ß": "ss", "þ": "th", "Þ": "TH", "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d",
-    "Đ": "D", "ı": "i",
+    "Đ": "D", "\u0131": "i",
 }  # fmt: skip
 _SPECIAL = re.compile(r"[^A-Za-z0-9._+\-]")
 _DOTS = re.compile(r"\.{2,}")

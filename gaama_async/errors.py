@@ -20,10 +20,12 @@ from __future__ import annotations
 class GaamaError(Exception):
     """Base class of every error gaama_async raises on purpose."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, details: object = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        #: GitHub's decoded error body, when the error came from an HTTP answer.
+        self.details = details
 
     def __str__(self) -> str:
         return self.message

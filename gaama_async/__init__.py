@@ -1,0 +1,46 @@
+"""gaama_async: GitHub Releases as a model registry, with an asyncio client.
+
+Publish files as release assets and download them again, concurrently, streamed, verified::
+
+    async with GaAMA(repo="acme/models") as client:
+        await client.publish("v1", ["model.safetensors", "tokenizer.json"])
+        paths = await client.download("v1", "models/")
+"""
+
+from ._retry import RetryPolicy
+from ._version import __version__
+from .client import GaAMA
+from .errors import (
+    AssetConflictError,
+    AuthenticationError,
+    DownloadError,
+    GaamaError,
+    IntegrityError,
+    NotFoundError,
+    PublishError,
+    RateLimitError,
+)
+from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from .models import Asset, Release
+from .progress import ProgressCallback, ProgressEvent
+
+__all__ = [
+    "MANIFEST_NAME",
+    "Asset",
+    "AssetConflictError",
+    "AuthenticationError",
+    "DownloadError",
+    "GaAMA",
+    "GaamaError",
+    "IntegrityError",
+    "Manifest",
+    "ManifestEntry",
+    "NotFoundError",
+    "ProgressCallback",
+    "ProgressEvent",
+    "PublishError",
+    "RateLimitError",
+    "Release",
+    "RetryPolicy",
+    "__version__",
+]

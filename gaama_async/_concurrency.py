@@ -1,0 +1,46 @@
+"""Run many transfers under one limiter and surface one clear error, not an ExceptionGroup."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real failure in a (nested) group, preferring it over cancellations."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack[:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    cancelled = anyio.get_cancelled_exc_class()
+    return next((e for e in leaves if not isinstance(e, cancelled)), leaves[0])
+
+
+async def run_all(
+    jobs: Sequence[Callable[[], Awaitable[T]]], limiter: anyio.CapacityLimiter
+) -> list[T]:
+    """Run ``jobs`` concurrently, at most ``limiter`` at a time; results in job order.
+
+    The first failure cancels the rest and is raised on its own.
+    """
+    results: dict[int, T] = {}
+
+    async def run(index: int, job: Callable[[], Awaitable[T]]) -> None:
+        async with limiter:
+            results[index] = await job()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for index, job in enumerate(jobs):
+                group.start_soon(run, index, job)
+    except BaseExceptionGroup as failures:
+        raise first_error(failures) from None
+    return [results[i] for i in range(len(jobs))]

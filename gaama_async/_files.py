@@ -1,0 +1,120 @@
+"""The only module that touches the disk: chunked reads and writes, hashing, atomic moves.
+
+File I/O runs on the event loop's default executor, the pool aiofiles uses, so there is one
+thread pool for all of it. Hashing runs there too: hashlib releases the GIL on large buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+
+CHUNK_SIZE = 1024 * 1024
+PARTIAL_SUFFIX = ".gaama-partial"
+
+
+class UnsafeNameError(ValueError):
+    """A name from the server that would not land as a plain file inside the target folder."""
+
+
+def safe_filename(name: str) -> str:
+    """Return ``name`` if it is a plain file name, else raise ``UnsafeNameError``.
+
+    Asset names and manifest entries are untrusted: a hostile mirror could send ``../x``,
+    an absolute path, a backslash path (Windows), a NUL, or a control character.
+    """
+    bad = (
+        not name
+        or name in (".", "..")
+        or any(sep in name for sep in ("/", "\\", "\x00"))
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or (len(name) >= 2 and name[1] == ":")
+    )
+    if bad:
+        raise UnsafeNameError(f"refusing unsafe file name {name!r}")
+    return name
+
+
+async def _in_pool(func: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+
+async def read_chunks(
+    path: Path, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
+) -> AsyncIterator[bytes]:
+    """Yield ``path`` in chunks, feeding ``hasher`` as it goes (one pass over the file)."""
+    async with aiofiles.open(path, "rb") as handle:
+        while chunk := await handle.read(chunk_size):
+            if hasher is not None:
+                await _in_pool(hasher.update, chunk)
+            yield chunk
+
+
+async def sha256_of(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    hasher = hashlib.sha256()
+    async for _ in read_chunks(path, hasher=hasher, chunk_size=chunk_size):
+        pass
+    return hasher.hexdigest()
+
+
+class PartialFile:
+    """A download in progress: a hidden temporary file beside its final path.
+
+    The final path only ever receives a complete, verified file (``commit`` is an atomic
+    rename); anything else is removed by ``discard``.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        token = secrets.token_hex(4)
+        self.path = final.with_name(f".{final.name}.{token}{PARTIAL_SUFFIX}")
+        self.hasher = hashlib.sha256()
+        self.size = 0
+        self._handle: Any = None
+
+    async def open(self) -> None:
+        self._handle = await aiofiles.open(self.path, "wb")
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data`` and hash it."""
+        await self._handle.write(data)
+        await _in_pool(self.hasher.update, data)
+        self.size += len(data)
+
+    async def close(self) -> None:
+        if self._handle is not None:
+            await self._handle.close()
+            self._handle = None
+
+    async def commit(self) -> Path:
+        """Move the finished file into place atomically."""
+        await self.close()
+        await _in_pool(os.replace, self.path, self.final)
+        return self.final
+
+    async def discard(self) -> None:
+        """Remove the temporary file; never touches the final path."""
+        await self.close()
+        with contextlib.suppress(FileNotFoundError):
+            await _in_pool(os.unlink, self.path)
+
+
+async def write_empty(final: Path) -> Path:
+    """Create an empty file atomically (GitHub cannot store empty assets)."""
+    partial = PartialFile(final)
+    await partial.open()
+    return await partial.commit()
+
+
+async def file_size(path: Path) -> int:
+    stat = await _in_pool(os.stat, path)
+    return int(stat.st_size)

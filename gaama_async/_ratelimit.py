@@ -1,0 +1,80 @@
+"""GitHub's rate-limit rules (spec section 10.3): recognise a limit, compute the wait, and gate.
+
+The decisions are pure functions of status, headers and message; the gate is the one small
+piece of async state a client shares across its tasks, so no task keeps sending while the
+client is told to wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anyio
+
+_SECONDARY_MARKERS = (
+    "secondary rate limit",
+    "abuse detection",
+    "please retry your request again later",
+    "please wait a few minutes before you try again",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A rate-limit answer: which kind, and how long GitHub asks us to wait."""
+
+    kind: str  # "primary" or "secondary"
+    wait: float
+    reset_at: float | None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    return value.strip() if value is not None and value.strip() else None
+
+
+def classify_rate_limit(
+    status: int,
+    headers: Mapping[str, str],
+    message: str,
+    *,
+    now: float,
+    secondary_wait: float = 60.0,
+) -> RateLimit | None:
+    """Return the rate limit a 403/429 answer signals, or None when it is not one."""
+    if status not in (403, 429):
+        return None
+    lowered = message.lower()
+    retry_after = _header(headers, "retry-after")
+    remaining = _header(headers, "x-ratelimit-remaining")
+    reset = _header(headers, "x-ratelimit-reset")
+    reset_at = float(reset) if reset and reset.isdigit() else None
+    is_secondary = any(marker in lowered for marker in _SECONDARY_MARKERS)
+    is_primary = remaining == "0" or "api rate limit exceeded" in lowered
+    if not (is_secondary or is_primary or status == 429 or retry_after):
+        return None
+    kind = "secondary" if is_secondary or not is_primary else "primary"
+    if retry_after is not None and retry_after.replace(".", "", 1).isdigit():
+        return RateLimit(kind, float(retry_after), reset_at)
+    if remaining == "0" and reset_at is not None:
+        return RateLimit("primary", max(0.0, reset_at - now) + 1.0, reset_at)
+    return RateLimit(kind, secondary_wait, reset_at)
+
+
+class RateLimitGate:
+    """One per client: when any request is told to wait, every task of the client waits."""
+
+    def __init__(self) -> None:
+        self._open_at = 0.0
+
+    def block_for(self, seconds: float) -> None:
+        """Keep the gate shut for ``seconds`` from now (never shortens an existing wait)."""
+        self._open_at = max(self._open_at, time.monotonic() + seconds)
+
+    async def wait(self) -> None:
+        """Return once the gate is open."""
+        # A loop, not an Event: another task may push the deadline later while we sleep.
+        while (remaining := self._open_at - time.monotonic()) > 0:  # noqa: ASYNC110
+            await anyio.sleep(remaining)

@@ -1,0 +1,39 @@
+"""What is worth retrying, and how long to wait between tries (policy, via tenacity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+import tenacity
+
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class TransientError(Exception):
+    """A fault worth another try: a 5xx, a dropped connection, a timeout, a short body."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How persistently to retry transient faults. Tests shorten the waits, not the logic."""
+
+    attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 10.0
+
+    def retrying(self) -> tenacity.AsyncRetrying:
+        """A tenacity loop that retries ``TransientError`` and re-raises the last one."""
+        return tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait),
+            retry=tenacity.retry_if_exception_type(TransientError),
+            reraise=True,
+        )
+
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    TimeoutError,
+)

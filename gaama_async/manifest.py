@@ -1,0 +1,92 @@
+"""The release manifest: every published file's name, stored asset name, size and sha256.
+
+It lets a release be verified without GitHub's optional ``digest``, carries empty files (which
+GitHub refuses as assets), and maps stored names back to the original file names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MANIFEST_NAME = "gaama-manifest.json"
+MANIFEST_FORMAT = 1
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ManifestError(ValueError):
+    """The manifest asset is not a manifest this version understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One published file. ``asset`` is None for an empty file, which has no asset."""
+
+    name: str
+    asset: str | None
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "asset": self.asset, "size": self.size, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ManifestEntry:
+        if not isinstance(data, dict):
+            raise ManifestError("manifest entry is not an object")
+        name, asset, size, sha = (data.get(k) for k in ("name", "asset", "size", "sha256"))
+        valid = (
+            isinstance(name, str)
+            and (asset is None or isinstance(asset, str))
+            and isinstance(size, int)
+            and size >= 0
+            and isinstance(sha, str)
+            and _SHA256.match(sha)
+        )
+        if not valid:
+            raise ManifestError(f"malformed manifest entry {data!r:.200}")
+        assert isinstance(size, int)
+        return cls(name=str(name), asset=asset, size=size, sha256=str(sha))
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """All files of a release, keyed by original file name."""
+
+    files: tuple[ManifestEntry, ...] = ()
+
+    def by_asset(self) -> dict[str, ManifestEntry]:
+        return {e.asset: e for e in self.files if e.asset is not None}
+
+    def by_name(self) -> dict[str, ManifestEntry]:
+        return {e.name: e for e in self.files}
+
+    def merged(self, updates: list[ManifestEntry]) -> Manifest:
+        """This manifest with ``updates`` replacing entries of the same file name."""
+        entries = self.by_name()
+        entries.update({e.name: e for e in updates})
+        return Manifest(tuple(sorted(entries.values(), key=lambda e: e.name)))
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "format": MANIFEST_FORMAT,
+            "tool": "gaama_async",
+            "files": [e.to_json() for e in self.files],
+        }
+        return (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Manifest:
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            raise ManifestError("manifest is not valid JSON") from exc
+        if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
+            raise ManifestError("manifest has an unknown format")
+        files = document.get("files")
+        if not isinstance(files, list):
+            raise ManifestError("manifest has no file list")
+        return cls(tuple(ManifestEntry.from_json(f) for f in files))

@@ -1,0 +1,176 @@
+"""Streaming upload of one asset, with an exact Content-Length and a check of what was stored."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._files import CHUNK_SIZE, read_chunks, sha256_of
+from ._http import GitHubHTTP
+from ._names import normalize_asset_name
+from ._responses import validation_codes
+from ._retry import TransientError
+from .errors import AssetConflictError, GaamaError, IntegrityError, PublishError
+from .models import Asset, Release
+from .progress import ProgressCallback, ProgressEvent
+
+log = logging.getLogger("gaama_async")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSource:
+    """What to upload: a file on disk (streamed) or a small in-memory document."""
+
+    name: str
+    size: int
+    path: Path | None = None
+    data: bytes | None = None
+
+    @property
+    def content_type(self) -> str:
+        guessed, _ = mimetypes.guess_type(self.name)
+        return guessed or "application/octet-stream"
+
+
+class _HashingBody:
+    """Makes a fresh streamed body per try, hashing the bytes as they are sent."""
+
+    def __init__(self, source: UploadSource, progress: ProgressCallback | None) -> None:
+        self.source = source
+        self.progress = progress
+        self.hasher = hashlib.sha256()
+        self.sent = 0
+
+    def __call__(self) -> AsyncIterator[bytes]:
+        self.hasher = hashlib.sha256()
+        self.sent = 0
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        if self.source.path is not None:
+            chunks = read_chunks(self.source.path, hasher=self.hasher, chunk_size=CHUNK_SIZE)
+        else:
+            chunks = _memory_chunks(self.source.data or b"", self.hasher)
+        async for chunk in chunks:
+            self.sent += len(chunk)
+            if self.progress:
+                self.progress(ProgressEvent("advance", "upload", self.source.name, 0, len(chunk)))
+            yield chunk
+
+
+async def _memory_chunks(data: bytes, hasher: Any) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), CHUNK_SIZE):
+        chunk = data[start : start + CHUNK_SIZE]
+        hasher.update(chunk)
+        yield chunk
+
+
+async def upload_asset(
+    http: GitHubHTTP,
+    release: Release,
+    source: UploadSource,
+    *,
+    stored_name: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Asset, str]:
+    """Upload ``source`` to ``release``; return the stored asset and the sha256 sent.
+
+    A transient failure is retried after clearing any ``starter`` leftover of that name; a
+    retry that finds the asset already uploaded with the right size and digest accepts it.
+    """
+    name = stored_name or normalize_asset_name(source.name)
+    what = f"upload of '{source.name}' to release '{release.tag}'"
+    body = _HashingBody(source, progress)
+    http.trust(release.upload_base)
+    if progress:
+        progress(ProgressEvent("start", "upload", source.name, source.size))
+    async for attempt in http.retry.retrying():
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                if progress and body.sent:
+                    progress(ProgressEvent("retry", "upload", source.name, 0, body.sent))
+                found = await _recover_after_failure(http, release, name)
+                if found is not None:
+                    return _verified(found, source, await _source_sha256(source), what), name
+            payload = await _post(http, release, source, name, body, what)
+    asset = _verified(Asset.from_json(payload), source, body.hasher.hexdigest(), what)
+    if progress:
+        progress(ProgressEvent("done", "upload", source.name, source.size))
+    return asset, body.hasher.hexdigest()
+
+
+async def _post(
+    http: GitHubHTTP,
+    release: Release,
+    source: UploadSource,
+    name: str,
+    body: _HashingBody,
+    what: str,
+) -> Any:
+    headers = {"Content-Type": source.content_type, "Content-Length": str(source.size)}
+    try:
+        return await http.json(
+            "POST",
+            release.upload_base,
+            what=what,
+            params={"name": name},
+            body=body,
+            headers=headers,
+            retry=False,
+        )
+    except GaamaError as exc:
+        if exc.status == 422:
+            raise _upload_refused(exc, source, name, release) from exc
+        raise
+
+
+def _upload_refused(
+    exc: GaamaError, source: UploadSource, name: str, release: Release
+) -> GaamaError:
+    if ("name", "already_exists") in validation_codes(exc.details):
+        return AssetConflictError(
+            f"Release '{release.tag}' already has an asset named '{name}' "
+            f"(for '{source.name}'): pass overwrite=True to replace it.",
+            status=422,
+        )
+    return PublishError(f"GitHub refused '{source.name}': {exc}", status=422)
+
+
+async def _recover_after_failure(http: GitHubHTTP, release: Release, name: str) -> Asset | None:
+    """After a failed try: return a complete asset of that name, or delete the leftover."""
+    items = await http.paginate(f"{release.url}/assets", what=f"assets of '{release.tag}'")
+    for asset in (Asset.from_json(item) for item in items):
+        if asset.name != name:
+            continue
+        if asset.is_uploaded:
+            return asset
+        log.info("deleting leftover %s asset '%s' before retrying", asset.state, name)
+        await http.json("DELETE", asset.url, what=f"leftover asset '{name}'")
+    return None
+
+
+async def _source_sha256(source: UploadSource) -> str:
+    if source.path is not None:
+        return await sha256_of(source.path)
+    return hashlib.sha256(source.data or b"").hexdigest()
+
+
+def _verified(asset: Asset, source: UploadSource, sha256: str, what: str) -> Asset:
+    """Refuse an asset GitHub did not store completely and exactly."""
+    if not asset.is_uploaded:
+        raise TransientError(f"{what} left the asset in state '{asset.state}'")
+    if asset.size != source.size:
+        raise IntegrityError(
+            f"GitHub stored {asset.size} bytes for '{source.name}' but {source.size} were sent; "
+            "publish again.",
+        )
+    if asset.sha256 is not None and asset.sha256 != sha256:
+        raise IntegrityError(
+            f"GitHub's sha256 for '{source.name}' differs from the bytes sent; publish again."
+        )
+    return asset
