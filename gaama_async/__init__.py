@@ -20,12 +20,11 @@ from .errors import (
     PublishError,
     RateLimitError,
 )
-from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from .manifest import Manifest, ManifestEntry
 from .models import Asset, Release
 from .progress import ProgressCallback, ProgressEvent
 
 __all__ = [
-    "MANIFEST_NAME",
     "Asset",
     "AssetConflictError",
     "AuthenticationError",
