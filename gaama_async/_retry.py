@@ -26,7 +26,8 @@ class RetryPolicy:
         """A tenacity loop that retries ``TransientError`` and re-raises the last one."""
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait),
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
+            + tenacity.wait_random(0, self.initial_wait),
             retry=tenacity.retry_if_exception_type(TransientError),
             reraise=True,
         )

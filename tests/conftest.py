@@ -1,0 +1,32 @@
+"""Shared fixtures: a real local release server on loopback and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from helpers import FAST_RETRY, REPO, TOKEN
+
+from gaama_async import GaAMA
+from gaama_async.server import ReleaseServer, ServerConfig
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
+    config = ServerConfig(root=tmp_path / "github", tokens={TOKEN: "octocat"})
+    async with ReleaseServer(config) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: ReleaseServer) -> AsyncIterator[GaAMA]:
+    async with GaAMA(
+        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, max_rate_limit_wait=5
+    ) as running:
+        yield running
