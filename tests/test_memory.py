@@ -19,8 +19,8 @@ CHILD = """
 import asyncio, resource, sys
 from gaama_async import GaAMA
 
-async def main(mode, api_url, token, path):
-    async with GaAMA(repo=%r, token=token, api_url=api_url) as client:
+async def main(mode, repo, api_url, token, path):
+    async with GaAMA(repo=repo, token=token, api_url=api_url) as client:
         if mode == "publish":
             await client.publish("mem", [path])
         else:
@@ -28,12 +28,12 @@ async def main(mode, api_url, token, path):
 
 asyncio.run(main(*sys.argv[1:]))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-""" % (REPO,)
+"""
 
 
 async def _peak_rss_mib(mode: str, server: ReleaseServer, path: Path) -> int:
     result = await anyio.run_process(
-        [sys.executable, "-c", CHILD, mode, server.api_url, TOKEN, str(path)], check=False
+        [sys.executable, "-c", CHILD, mode, REPO, server.api_url, TOKEN, str(path)], check=False
     )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     return int(result.stdout.split()[-1])
