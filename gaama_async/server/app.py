@@ -1,0 +1,153 @@
+"""ReleaseServer: builds the four origins (API, uploads, storage, web) and runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+from . import api, storage, uploads
+from . import web as web_origin
+from .config import ServerConfig
+from .counters import Counters
+from .edge import EdgePipeline
+from .faults import FaultSet
+from .gateway import Pipeline
+from .render import Origins
+from .service import SERVICES, Services
+from .store import Store
+
+
+def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
+    pipeline = Pipeline("api" if origin == "api" else "uploads")
+    app = web.Application(middlewares=[pipeline.__call__], client_max_size=1024**2)
+    app[SERVICES] = svc
+    app.on_response_prepare.append(pipeline.decorate)
+    app.add_routes(routes)
+    return app
+
+
+def _edge_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
+    app = web.Application(middlewares=[EdgePipeline(origin).__call__])
+    app[SERVICES] = svc
+    app.add_routes(routes)
+    return app
+
+
+class ReleaseServer:
+    """A local GitHub Releases emulator on four origins of ``config.host``.
+
+    Use ``async with ReleaseServer(config) as server`` or ``start()``/``stop()``. The URLs
+    are known once started. State persists under ``config.root`` across restarts.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._services = Services(config=config, store=Store(config.root))
+        self._runners: list[web.AppRunner] = []
+        self.api_url = self.uploads_url = self.storage_url = self.web_url = ""
+
+    @property
+    def faults(self) -> FaultSet:
+        """Injected faults (``add``, ``clear``, ``seed``)."""
+        return self._services.faults
+
+    @property
+    def counters(self) -> Counters:
+        """Live request statistics."""
+        return self._services.counters
+
+    def add_token(self, token: str, login: str, *, read_only: bool = False) -> None:
+        """Accept ``token`` as ``login`` from now on."""
+        self.config.tokens[token] = login
+        if read_only:
+            self.config.read_only_tokens = self.config.read_only_tokens | {token}
+
+    def seed_asset(
+        self,
+        owner: str,
+        repo: str,
+        release_id: int,
+        name: str,
+        source: Path,
+        *,
+        content_type: str = "application/octet-stream",
+        label: str | None = None,
+        digest: str | None = None,
+        uploader: str = "web-flow",
+    ) -> int:
+        """Add an asset as if uploaded through the web UI and return its id.
+
+        ``source`` is **moved** into the store (never read), so tests and benchmarks can seed
+        huge sparse files instantly. The defaults mimic legacy UI uploads: ``label`` null and
+        ``digest`` null (spec 13.17, 13.18).
+        """
+        store = self._services.store
+        found = store.release(store.repo(owner, repo), release_id)
+        if found is None:
+            raise KeyError(f"no release {release_id} in {owner}/{repo}")
+        size = source.stat().st_size
+        blob = store.commit_blob(source)
+        asset = store.add_asset(
+            found,
+            name=name,
+            label=label,
+            content_type=content_type,
+            state="uploaded",
+            size=size,
+            digest=digest,
+            uploader=uploader,
+            blob=blob,
+        )
+        return asset.id
+
+    async def start(self) -> None:
+        """Bind the four origins and start serving."""
+        svc = self._services
+        config = self.config
+        plan = [
+            (_github_app(svc, "api", api.routes()), config.api_port),
+            (_github_app(svc, "uploads", uploads.routes()), config.uploads_port),
+            (_edge_app(svc, "storage", storage.routes()), config.storage_port),
+            (_edge_app(svc, "web", web_origin.routes()), config.web_port),
+        ]
+        urls = []
+        try:
+            for app, port in plan:
+                urls.append(await self._serve(app, port))
+        except BaseException:
+            await self.stop()
+            raise
+        self.api_url, self.uploads_url, self.storage_url, self.web_url = urls
+        svc.origins = Origins(*urls)
+
+    async def _serve(self, app: web.Application, port: int) -> str:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self.config.host, port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{bound_port}"
+
+    async def stop(self) -> None:
+        """Stop serving and release the ports; state stays on disk."""
+        runners, self._runners = self._runners, []
+        for runner in reversed(runners):
+            await runner.cleanup()
+        self._services.store.save()
+
+    async def __aenter__(self) -> ReleaseServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

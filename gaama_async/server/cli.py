@@ -1,0 +1,95 @@
+"""``gaama serve``: argument parsing and the run loop, called by the main CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from .app import ReleaseServer
+from .config import DEFAULT_MAX_ASSET_SIZE, ServerConfig
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of ``gaama serve`` to ``parser``."""
+    parser.add_argument("--root", type=Path, required=True, help="directory for persisted state")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="API port; uploads, storage and web take the next three (default: free ports)",
+    )
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="accepted token (repeatable; default: one random token, printed once)",
+    )
+    parser.add_argument("--private", action="store_true", help="make every repository private")
+    parser.add_argument(
+        "--max-asset-size", type=int, default=DEFAULT_MAX_ASSET_SIZE, help="bytes per asset"
+    )
+    parser.add_argument(
+        "--url-ttl", type=float, default=300.0, help="seconds a signed download URL stays valid"
+    )
+    parser.add_argument(
+        "--direct-downloads",
+        action="store_true",
+        help="answer API downloads with 200 and the bytes (GHES style) instead of a 302",
+    )
+    parser.add_argument("--rate-limit", type=int, default=5000, help="core requests per hour")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
+    parser.add_argument(
+        "--bandwidth", type=float, default=None, help="bytes/second per download connection"
+    )
+
+
+def config_from_args(ns: argparse.Namespace) -> ServerConfig:
+    """Build the server configuration from parsed ``serve`` arguments.
+
+    Without ``--token`` one random token is generated; every token logs in as ``gaama``.
+    """
+    tokens = list(ns.token) or [f"gaama_{secrets.token_hex(16)}"]
+    port: int = ns.port
+    ports = [port, port + 1, port + 2, port + 3] if port else [0, 0, 0, 0]
+    return ServerConfig(
+        root=ns.root,
+        host=ns.host,
+        tokens=dict.fromkeys(tokens, "gaama"),
+        private=ns.private,
+        max_asset_size=ns.max_asset_size,
+        signed_url_ttl=ns.url_ttl,
+        direct_downloads=ns.direct_downloads,
+        rate_limit=ns.rate_limit,
+        latency=ns.latency,
+        bandwidth=ns.bandwidth,
+        api_port=ports[0],
+        uploads_port=ports[1],
+        storage_port=ports[2],
+        web_port=ports[3],
+    )
+
+
+async def serve_until_stopped(
+    config: ServerConfig, *, print_fn: Callable[[str], None] = print
+) -> None:
+    """Run the server, print how to reach it, and wait until cancelled (e.g. by SIGINT).
+
+    The token is printed because the user chose it (or we generated it for them); nothing
+    else in gaama ever prints a token.
+    """
+    async with ReleaseServer(config) as server:
+        print_fn(f"gaama release server, state in {config.root}")
+        print_fn(f"  API:     {server.api_url}")
+        print_fn(f"  uploads: {server.uploads_url}")
+        print_fn(f"  storage: {server.storage_url}")
+        print_fn(f"  web:     {server.web_url}")
+        print_fn("Use it with:")
+        print_fn(f"  export GAAMA_API_URL={server.api_url}")
+        for token in config.tokens:
+            print_fn(f"  export GITHUB_TOKEN={token}")
+        print_fn("(the client reads the token from GITHUB_TOKEN). Press Ctrl+C to stop.")
+        await asyncio.Event().wait()

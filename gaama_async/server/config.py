@@ -1,0 +1,50 @@
+"""Configuration of the local release server.
+
+Mutable on purpose: tests and benchmarks turn knobs such as ``latency``, ``bandwidth`` or
+``signed_url_ttl`` while the server runs, and every handler reads the live value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# GitHub documents "under 2 GB" per file; the exact byte cutoff is unverified (spec 14.4).
+DEFAULT_MAX_ASSET_SIZE = 2 * 1024**3 - 1
+
+
+@dataclass
+class ServerConfig:
+    """Everything that shapes how the emulator behaves; see the field comments."""
+
+    root: Path
+    host: str = "127.0.0.1"
+    # Valid tokens and the login each one authenticates as; any other token gets 401.
+    tokens: dict[str, str] = field(default_factory=dict)
+    # Tokens that may read but get 403 "Resource not accessible by personal access token" on writes.
+    read_only_tokens: frozenset[str] = frozenset()
+    # Every repository private: anonymous reads get 404, browser_download_url always 404.
+    private: bool = False
+    max_asset_size: int = DEFAULT_MAX_ASSET_SIZE
+    max_assets: int = 1000
+    signed_url_ttl: float = 300.0
+    # GHES style: the octet-stream API download answers 200 with the bytes instead of a 302.
+    direct_downloads: bool = False
+    rate_limit: int = 5000
+    anonymous_rate_limit: int = 60
+    rate_limit_window: float = 3600.0
+    writes_per_minute: int = 80
+    writes_per_hour: int = 500
+    secondary_retry_after: float | None = 60.0
+    max_concurrent_requests: int = 100
+    latency: float = 0.0
+    bandwidth: float | None = None
+    commit_date: str = "2024-01-02T03:04:05Z"
+    api_port: int = 0
+    uploads_port: int = 0
+    storage_port: int = 0
+    web_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.read_only_tokens = frozenset(self.read_only_tokens)

@@ -1,0 +1,86 @@
+"""Injected faults: declared by tests, matched per request in declaration order."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Literal
+
+FaultAction = Literal[
+    "status",
+    "secondary_limit",
+    "primary_limit",
+    "cut",
+    "corrupt",
+    "stall",
+    "slow",
+    "starter",
+    "expire",
+]
+
+# Actions every route understands; the body-shaping ones are only offered where a body flows.
+GENERIC_ACTIONS: frozenset[str] = frozenset({"status", "secondary_limit", "primary_limit", "slow"})
+DOWNLOAD_ACTIONS: frozenset[str] = GENERIC_ACTIONS | {"cut", "corrupt", "stall"}
+# Blob storage and the web host have no rate limits, so only these apply there.
+STORAGE_ACTIONS: frozenset[str] = frozenset({"status", "slow", "cut", "corrupt", "stall", "expire"})
+WEB_ACTIONS: frozenset[str] = frozenset({"status", "slow"})
+UPLOAD_ACTIONS: frozenset[str] = GENERIC_ACTIONS | {"cut", "starter"}
+
+
+@dataclass
+class Fault:
+    """One fault: ``action`` on requests whose route name matches the fnmatch ``route``.
+
+    ``times`` is how many requests it hits (None: forever); ``probability`` makes it random,
+    drawn from the FaultSet's seeded generator.
+    """
+
+    action: FaultAction
+    route: str = "*"
+    times: int | None = 1
+    status: int = 502
+    retry_after: float | None = None
+    after_bytes: int = 0
+    delay: float = 0.0
+    probability: float = 1.0
+
+
+class FaultSet:
+    """The faults a server applies; the first matching, applicable fault wins a request."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._random = random.Random(0)
+
+    def add(self, fault: Fault) -> Fault:
+        """Append ``fault`` (matched after the ones already present)."""
+        self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        self._faults.clear()
+
+    def seed(self, seed: int) -> None:
+        """Reseed the generator behind ``probability`` so chaos runs are reproducible."""
+        self._random = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self._faults)
+
+    def take(self, route: str, applicable: Iterable[str]) -> Fault | None:
+        """Return and consume one use of the first fault that hits this request."""
+        allowed = frozenset(applicable)
+        for fault in list(self._faults):
+            if fault.action not in allowed or not fnmatchcase(route, fault.route):
+                continue
+            if fault.probability < 1.0 and self._random.random() >= fault.probability:
+                continue
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+            return fault
+        return None
