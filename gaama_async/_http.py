@@ -120,10 +120,18 @@ class GitHubHTTP:
         Redirects are not followed: the caller decides where a 302 may lead (and the token
         never goes there). ``body`` makes a fresh request body for each try.
         """
-        attempts = self.retry.retrying() if retry else RetryPolicy(attempts=1).retrying()
-        async for attempt in attempts:
-            with attempt:
-                response = await self._send(method, url, what, params, json, body, headers)
+        if not retry:
+            response = await self._send(method, url, what, params, json, body, headers)
+        else:
+            try:
+                async for attempt in self.retry.retrying():
+                    with attempt:
+                        response = await self._send(method, url, what, params, json, body, headers)
+            except TransientError as exc:
+                raise GaamaError(
+                    f"GitHub kept failing ({exc}) after {self.retry.attempts} tries; "
+                    "try again later."
+                ) from exc
         try:
             yield response
         finally:

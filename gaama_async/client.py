@@ -284,16 +284,20 @@ class GaAMA:
             return
         await self._replace_asset(release, source, old)
 
-    async def _replace_asset(self, release: Release, source: UploadSource, old: Asset) -> None:
-        """Replace ``old`` with no moment where its name is missing for longer than a rename."""
+    async def _replace_asset(self, release: Release, source: UploadSource, old: Asset) -> str:
+        """Replace ``old``: upload under a temporary name, verify, delete old, rename.
+
+        The name is missing only between the delete and the rename; returns the new sha256.
+        """
         temporary = f"{old.name}.gaama-replacing"
-        new, _ = await upload_asset(
+        new, sha256 = await upload_asset(
             self._http, release, source, stored_name=temporary, progress=self.progress
         )
         await self._http.json("DELETE", old.url, what=f"old asset '{old.name}'")
         await self._http.json(
             "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name}
         )
+        return sha256
 
     async def _add_to_release(
         self, release: Release, sources: list[UploadSource], overwrite: bool
@@ -302,13 +306,16 @@ class GaAMA:
         by_name = {a.name: a for a in assets}
         manifest = await self._read_manifest(assets) or Manifest()
         plan = await _plan_additions(sources, by_name, manifest, overwrite, release.tag)
+        leftovers = [a for a in assets if not a.is_uploaded]
         try:
+            for leftover in leftovers:  # starter placeholders block their names (spec 6.9.4)
+                await self._http.json("DELETE", leftover.url, what=f"leftover '{leftover.name}'")
             new = [s for s, old in plan if old is None]
             entries = await self._upload_sources(release, new, {})
             for source, old in plan:
                 if old is not None:
-                    await self._replace_asset(release, _as_upload(source), old)
-                    entries.append(await _entry_for(source))
+                    sha256 = await self._replace_asset(release, source, old)
+                    entries.append(ManifestEntry(source.name, old.name, source.size, sha256))
             if entries:
                 merged = manifest.merged(entries)
                 await self._write_manifest(release, merged, by_name.get(MANIFEST_NAME))
@@ -376,16 +383,6 @@ async def _local_sources(files: Iterable[str | os.PathLike[str]]) -> list[Upload
     return sources
 
 
-async def _entry_for(source: UploadSource) -> ManifestEntry:
-    sha = EMPTY_SHA256 if source.size == 0 else await sha256_of(source.path or Path())
-    asset = None if source.size == 0 else normalize_asset_name(source.name)
-    return ManifestEntry(source.name, asset, source.size, sha)
-
-
-def _as_upload(source: UploadSource) -> UploadSource:
-    return source
-
-
 async def _plan_additions(
     sources: list[UploadSource],
     by_name: dict[str, Asset],
@@ -405,7 +402,7 @@ async def _plan_additions(
                 plan.append((source, None))
             continue
         if old is None or not old.is_uploaded:
-            plan.append((source, old if old is not None and overwrite else None))
+            plan.append((source, None))
             continue
         remote_sha = old.sha256 or (known[stored].sha256 if stored in known else None)
         if old.size == source.size and remote_sha == await _entry_sha(source):

@@ -81,18 +81,24 @@ async def download_asset(
     if progress:
         progress(ProgressEvent("start", "download", target.path.name, asset.size))
     corrupt_tries = 0
-    async for attempt in http.retry.retrying():
-        with attempt:
-            try:
-                path = await _download_once(http, target, progress)
-            except _CorruptDownload:
-                corrupt_tries += 1
-                if corrupt_tries > 1:
-                    raise IntegrityError(
-                        f"Asset '{asset.name}' did not match its sha256 twice; the copy on "
-                        "GitHub may be corrupt: publish it again.",
-                    ) from None
-                raise
+    try:
+        async for attempt in http.retry.retrying():
+            with attempt:
+                try:
+                    path = await _download_once(http, target, progress)
+                except _CorruptDownload:
+                    corrupt_tries += 1
+                    if corrupt_tries > 1:
+                        raise IntegrityError(
+                            f"Asset '{asset.name}' did not match its sha256 twice; the copy on "
+                            "GitHub may be corrupt: publish it again.",
+                        ) from None
+                    raise
+    except TransientError as exc:
+        raise DownloadError(
+            f"Downloading '{asset.name}' failed after {http.retry.attempts} tries ({exc}); "
+            "run the download again."
+        ) from exc
     if progress:
         progress(ProgressEvent("done", "download", target.path.name, asset.size))
     return path
@@ -162,15 +168,18 @@ async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:
     """Read a small asset (the manifest) into memory, refusing anything over ``limit``."""
     if asset.size > limit:
         raise DownloadError(f"Asset '{asset.name}' is too large to be a manifest.")
-    async for attempt in http.retry.retrying():
-        with attempt:
-            async with open_asset(http, asset) as response:
-                try:
-                    data = await _read_at_most(response, limit)
-                except TRANSPORT_ERRORS as exc:
-                    raise TransientError(f"connection lost reading '{asset.name}'") from exc
-            if len(data) != asset.size:
-                raise TransientError(f"got {len(data)} of {asset.size} bytes of '{asset.name}'")
+    try:
+        async for attempt in http.retry.retrying():
+            with attempt:
+                async with open_asset(http, asset) as response:
+                    try:
+                        data = await _read_at_most(response, limit)
+                    except TRANSPORT_ERRORS as exc:
+                        raise TransientError(f"connection lost reading '{asset.name}'") from exc
+                if len(data) != asset.size:
+                    raise TransientError(f"got {len(data)} of {asset.size} bytes")
+    except TransientError as exc:
+        raise DownloadError(f"Could not read '{asset.name}' ({exc}); try again.") from exc
     return data
 
 

@@ -89,16 +89,22 @@ async def upload_asset(
     http.trust(release.upload_base)
     if progress:
         progress(ProgressEvent("start", "upload", source.name, source.size))
-    async for attempt in http.retry.retrying():
-        with attempt:
-            if attempt.retry_state.attempt_number > 1:
-                if progress and body.sent:
-                    progress(ProgressEvent("retry", "upload", source.name, 0, body.sent))
-                found = await _recover_after_failure(http, release, name)
-                if found is not None:
-                    return _verified(found, source, await _source_sha256(source), what), name
-            payload = await _post(http, release, source, name, body, what)
-    asset = _verified(Asset.from_json(payload), source, body.hasher.hexdigest(), what)
+    try:
+        async for attempt in http.retry.retrying():
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    if progress and body.sent:
+                        progress(ProgressEvent("retry", "upload", source.name, 0, body.sent))
+                    found = await _recover_after_failure(http, release, name)
+                    if found is not None:
+                        sha256 = await _source_sha256(source)
+                        return _verified(found, source, sha256, what), sha256
+                payload = await _post(http, release, source, name, body, what)
+                asset = _verified(Asset.from_json(payload), source, body.hasher.hexdigest(), what)
+    except TransientError as exc:
+        raise PublishError(
+            f"Uploading '{source.name}' failed after {http.retry.attempts} tries ({exc})."
+        ) from exc
     if progress:
         progress(ProgressEvent("done", "upload", source.name, source.size))
     return asset, body.hasher.hexdigest()
