@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+import anyio
 from aiohttp import web
 
 from . import api, storage, uploads
@@ -17,6 +18,8 @@ from .gateway import Pipeline
 from .render import Origins
 from .service import SERVICES, Services
 from .store import Store
+
+_STOP_DEADLINE = 10.0
 
 
 def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
@@ -136,8 +139,10 @@ class ReleaseServer:
     async def stop(self) -> None:
         """Stop serving and release the ports; state stays on disk."""
         runners, self._runners = self._runners, []
-        for runner in reversed(runners):
-            await runner.cleanup()
+        # Shielded: a cancelled `serve` must still close its sockets, within a deadline.
+        with anyio.move_on_after(_STOP_DEADLINE, shield=True):
+            for runner in reversed(runners):
+                await runner.cleanup()
         self._services.store.save()
 
     async def __aenter__(self) -> ReleaseServer:

@@ -182,7 +182,7 @@ async def _stream(
     with path.open("rb") as blob:
         blob.seek(chosen.start)
         while sent < chosen.length:
-            size = min(CHUNK, chosen.length - sent)
+            size = min(_chunk_size(config.bandwidth), chosen.length - sent)
             if fault is not None and fault.action in ("cut", "stall") and sent < fault.after_bytes:
                 size = min(size, fault.after_bytes - sent)
             chunk = blob.read(size)
@@ -190,6 +190,7 @@ async def _stream(
                 break
             if fault is not None and fault.action == "corrupt":
                 chunk = _flip(chunk, fault.after_bytes - sent)
+            await _pace(config.bandwidth, sent + len(chunk), started)
             await response.write(chunk)
             sent += len(chunk)
             counters.bytes_sent += len(chunk)
@@ -200,7 +201,13 @@ async def _stream(
                     return
                 if fault.action == "stall":
                     await asyncio.sleep(fault.delay)
-            await _pace(config.bandwidth, sent, started)
+
+
+def _chunk_size(bandwidth: float | None) -> int:
+    """Whole chunks without a cap; about 20 per second under one, so pacing stays smooth."""
+    if bandwidth is None or bandwidth <= 0:
+        return CHUNK
+    return max(1024, min(CHUNK, int(bandwidth / 20)))
 
 
 def _flip(chunk: bytes, offset: int) -> bytes:
@@ -212,7 +219,7 @@ def _flip(chunk: bytes, offset: int) -> bytes:
 
 
 async def _pace(bandwidth: float | None, sent: int, started: float) -> None:
-    """Sleep so that ``sent`` bytes since ``started`` stay under ``bandwidth`` bytes/s."""
+    """Sleep until ``sent`` bytes since ``started`` fit under ``bandwidth`` bytes/s."""
     if bandwidth is None or bandwidth <= 0:
         return
     ahead = sent / bandwidth - (time.monotonic() - started)

@@ -107,3 +107,9 @@ async def anon() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def gh(server: ReleaseServer, session: aiohttp.ClientSession) -> GitHub:
     return GitHub(server, session)
+
+
+@pytest.fixture
+def make_gh(session: aiohttp.ClientSession) -> Callable[[ReleaseServer], GitHub]:
+    """Helpers for a server started with custom settings."""
+    return lambda server: GitHub(server, session)
