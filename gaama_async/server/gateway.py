@@ -261,23 +261,24 @@ class Pipeline:
                 response.headers.update(budget.headers())
             response.headers["X-GitHub-Api-Version-Selected"] = "2022-11-28"
             cache = "private" if "Authorization" in request.headers else "public"
-            response.headers.setdefault("Cache-Control", f"{cache}, max-age=60, s-maxage=60")
+            if response.status != 204:
+                response.headers.setdefault("Cache-Control", f"{cache}, max-age=60, s-maxage=60")
         else:
             response.headers.setdefault("Cache-Control", "no-cache")
 
 
 def _conditional(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    """Add a strong ETag to JSON GET answers and turn a matching If-None-Match into 304."""
+    """Add a strong ETag to 200 JSON answers; a matching If-None-Match on a GET gives 304."""
     if (
-        request.method not in ("GET", "HEAD")
-        or response.status != 200
+        response.status != 200
         or not isinstance(response, web.Response)
         or not isinstance(response.body, bytes)
         or response.prepared
     ):
         return response
     etag = f'"{hashlib.sha256(response.body).hexdigest()}"'
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    candidates = [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
+    if request.method in ("GET", "HEAD") and etag in candidates:
         return web.Response(status=304, headers={"ETag": etag})
     response.headers.setdefault("ETag", etag)
     return response

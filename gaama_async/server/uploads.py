@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .._names import normalize_asset_name
 from .faults import Fault
-from .render import JSON, asset_json, validation_error
+from .render import JSON, asset_json, http_date, validation_error
 from .service import (
     CALLER,
     Caller,
@@ -208,7 +208,10 @@ async def _store_upload(
         uploader=request[CALLER].login,
         blob=blob,
     )
-    return json_response(asset_json(svc.store, svc.origins, repo, asset), status=201)
+    data = asset_json(svc.store, svc.origins, repo, asset)
+    # As recorded: a weak ETag and Last-Modified, but no Location and no rate headers.
+    headers = {"ETag": f'W/"{sha256}"', "Last-Modified": http_date(asset.updated_at)}
+    return json_response(data, status=201, headers=headers)
 
 
 def routes() -> list[web.RouteDef]:
