@@ -20,6 +20,7 @@ from .service import SERVICES, Services
 from .store import Store
 
 _STOP_DEADLINE = 10.0
+_READ_BUFSIZE = 4 * 1024 * 1024
 
 
 def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
@@ -126,7 +127,10 @@ class ReleaseServer:
         svc.origins = Origins(*urls)
 
     async def _serve(self, app: web.Application, port: int) -> str:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A larger read buffer lets big uploads arrive in fewer, larger chunks.
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, read_bufsize=_READ_BUFSIZE
+        )
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, port)

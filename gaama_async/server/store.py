@@ -8,6 +8,7 @@ half-written blob under a live asset. This module is the only one that touches t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -16,7 +17,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import anyio
+import anyio.to_thread
 
 # Ids start above 2**31 so clients that squeeze them into 32 bits break here first (spec 13.2).
 _ID_BASES = {"repo": 2**32 + 1_000, "release": 2**31 + 100_000, "asset": 2**31 + 500_000}
@@ -84,6 +88,55 @@ class _State:
     releases: list[Release] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
     latest_counter: int = 0
+
+
+class BlobWriter:
+    """Writes an upload to its temp file and hashes it, off the event loop.
+
+    Chunks are gathered into about 1 MiB before each trip to a worker thread, so parallel
+    uploads hash and write on several cores while the loop keeps serving requests.
+    """
+
+    BATCH = 1024 * 1024
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._file: BinaryIO = path.open("wb")
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._digest.update(data)
+
+    async def write(self, chunk: bytes) -> None:
+        """Add ``chunk`` to the blob (flushed in batches)."""
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        self.size += len(chunk)
+        if self._pending_size >= self.BATCH:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        if data:
+            await anyio.to_thread.run_sync(self._write, data)
+
+    async def close(self) -> str:
+        """Flush, close, and return the SHA-256 hex digest of everything written."""
+        try:
+            await self._flush()
+        finally:
+            self._file.close()
+        return self._digest.hexdigest()
+
+    def discard(self) -> None:
+        """Close and delete the temp file (the upload failed)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 class Store:

@@ -6,9 +6,6 @@ held in memory; the asset appears only once every announced byte has arrived.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from aiohttp import web
 
 from .._names import normalize_asset_name
@@ -25,7 +22,7 @@ from .service import (
     not_found,
     services,
 )
-from .store import Asset, Release, Repo
+from .store import Asset, BlobWriter, Release, Repo
 
 CHUNK = 256 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -95,20 +92,14 @@ def _check_size(svc: Services, length: int) -> None:
         )
 
 
-async def _receive(request: web.Request, svc: Services, temp: Path, limit: int) -> tuple[int, str]:
-    """Stream up to ``limit`` body bytes into ``temp``; return (count, sha256 hex)."""
-    digest = hashlib.sha256()
-    received = 0
-    with temp.open("wb") as out:
-        while received < limit:
-            chunk = await request.content.read(min(CHUNK, limit - received))
-            if not chunk:
-                break
-            out.write(chunk)
-            digest.update(chunk)
-            received += len(chunk)
-            svc.counters.bytes_received += len(chunk)
-    return received, digest.hexdigest()
+async def _receive(request: web.Request, svc: Services, writer: BlobWriter, limit: int) -> None:
+    """Stream up to ``limit`` body bytes into ``writer``."""
+    while writer.size < limit:
+        chunk = await request.content.read(min(CHUNK, limit - writer.size))
+        if not chunk:
+            break
+        await writer.write(chunk)
+        svc.counters.bytes_received += len(chunk)
 
 
 async def _drain(request: web.Request, svc: Services) -> None:
@@ -140,11 +131,11 @@ async def _faulted(
         await _drain(request, svc)
         _starter(svc, release, name, meta["label"], meta["content_type"], meta["login"])
         raise HttpError.github(fault.status, "Server Error")
-    temp = svc.store.new_temp_path()
+    writer = BlobWriter(svc.store.new_temp_path())
     try:
-        await _receive(request, svc, temp, fault.after_bytes)
+        await _receive(request, svc, writer, fault.after_bytes)
     finally:
-        temp.unlink(missing_ok=True)
+        writer.discard()
     if request.transport is not None:
         request.transport.abort()
     return web.Response(status=500)
@@ -186,17 +177,18 @@ async def _store_upload(
     content_type: str,
     length: int,
 ) -> web.StreamResponse:
-    temp = svc.store.new_temp_path()
+    writer = BlobWriter(svc.store.new_temp_path())
     try:
-        received, sha256 = await _receive(request, svc, temp, length)
-        if received != length:
+        await _receive(request, svc, writer, length)
+        sha256 = await writer.close()
+        if writer.size != length:
             raise HttpError(400, {"message": f"Bad Content-Length: {length}"})
         if svc.store.release(repo, release.id) is None:
             raise not_found()
         _check_room(svc, release, name)  # a parallel upload may have won the name meanwhile
-        blob = svc.store.commit_blob(temp)
+        blob = svc.store.commit_blob(writer.path)
     finally:
-        temp.unlink(missing_ok=True)
+        writer.discard()
     asset = svc.store.add_asset(
         release,
         name=name,
