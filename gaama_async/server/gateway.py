@@ -259,7 +259,9 @@ class Pipeline:
         if self.origin == "api":
             if budget is not None:
                 response.headers.update(budget.headers())
-            response.headers["X-GitHub-Api-Version-Selected"] = "2022-11-28"
+            asked = request.headers.get("X-GitHub-Api-Version", "")
+            selected = asked if asked in API_VERSIONS else "2022-11-28"
+            response.headers["X-GitHub-Api-Version-Selected"] = selected
             cache = "private" if "Authorization" in request.headers else "public"
             if response.status != 204:
                 response.headers.setdefault("Cache-Control", f"{cache}, max-age=60, s-maxage=60")

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 
 from gaama_async.server import ReleaseServer
@@ -210,3 +211,26 @@ async def test_list_releases_pagination(gh: Any, server: ReleaseServer) -> None:
     assert f"{server.api_url}/repositories/" in link
     items, link = await _page(gh.session, link.split(">")[0].lstrip("<"))
     assert [r["tag_name"] for r in items] == ["v0"]
+
+
+async def test_short_body_leaves_nothing(gh: Any) -> None:
+    release = await gh.create_release("v1", draft=True)
+    upload = release["upload_url"].split("{")[0]
+    host, port = gh.server.uploads_url.removeprefix("http://").split(":")
+    path = upload.removeprefix(gh.server.uploads_url) + "?name=short.bin"
+    async with await anyio.connect_tcp(host, int(port)) as stream:
+        await stream.send(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t\r\n"
+                "Authorization: Bearer tok-1\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Length: 100\r\n\r\n0123456789"
+            ).encode()
+        )
+    async with gh.session.get(f"{release['url']}/assets") as response:
+        assert await response.json() == []
+    for _ in range(50):
+        if not list((gh.server.config.root / "tmp").iterdir()):
+            break
+        await anyio.sleep(0.02)
+    assert list((gh.server.config.root / "tmp").iterdir()) == []
+    await gh.upload(release, "short.bin", b"now complete")
