@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiofiles
+import anyio
 
 CHUNK_SIZE = 1024 * 1024
 PARTIAL_SUFFIX = ".gaama-partial"
@@ -56,6 +57,21 @@ async def read_chunks(
             if hasher is not None:
                 await _in_pool(hasher.update, chunk)
             yield chunk
+
+
+async def open_for_reading(path: Path) -> Any:
+    """An open aiofiles handle; the caller closes it."""
+    return await aiofiles.open(path, "rb")
+
+
+async def read_from(
+    handle: Any, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
+) -> AsyncIterator[bytes]:
+    """Yield an open handle's bytes from its current position, feeding ``hasher``."""
+    while chunk := await handle.read(chunk_size):
+        if hasher is not None:
+            await _in_pool(hasher.update, chunk)
+        yield chunk
 
 
 async def sha256_of(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
@@ -102,10 +118,11 @@ class PartialFile:
         return self.final
 
     async def discard(self) -> None:
-        """Remove the temporary file; never touches the final path."""
-        await self.close()
-        with contextlib.suppress(FileNotFoundError):
-            await _in_pool(os.unlink, self.path)
+        """Remove the temporary file (even while being cancelled); never the final path."""
+        with anyio.CancelScope(shield=True):
+            await self.close()
+            with contextlib.suppress(FileNotFoundError):
+                await _in_pool(os.unlink, self.path)
 
 
 async def write_empty(final: Path) -> Path:

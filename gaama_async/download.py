@@ -3,6 +3,7 @@ check size and sha256, and only then move it into place."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -178,6 +179,8 @@ async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:
                         raise TransientError(f"connection lost reading '{asset.name}'") from exc
                 if len(data) != asset.size:
                     raise TransientError(f"got {len(data)} of {asset.size} bytes")
+                if asset.sha256 and hashlib.sha256(data).hexdigest() != asset.sha256:
+                    raise TransientError("its sha256 does not match its digest")
     except TransientError as exc:
         raise DownloadError(f"Could not read '{asset.name}' ({exc}); try again.") from exc
     return data

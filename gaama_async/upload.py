@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import CHUNK_SIZE, read_chunks, sha256_of
+import anyio
+
+from ._files import CHUNK_SIZE, open_for_reading, read_from, sha256_of
 from ._http import GitHubHTTP
 from ._names import normalize_asset_name
 from ._responses import validation_codes
@@ -38,13 +40,28 @@ class UploadSource:
 
 
 class _HashingBody:
-    """Makes a fresh streamed body per try, hashing the bytes as they are sent."""
+    """Makes a fresh streamed body per try, hashing the bytes as they are sent.
+
+    The file is opened once, here, and closed on exit, whatever state aiohttp left the
+    body generator in (a server may answer before it has read the whole body).
+    """
 
     def __init__(self, source: UploadSource, progress: ProgressCallback | None) -> None:
         self.source = source
         self.progress = progress
         self.hasher = hashlib.sha256()
         self.sent = 0
+        self._handle: Any = None
+
+    async def __aenter__(self) -> _HashingBody:
+        if self.source.path is not None:
+            self._handle = await open_for_reading(self.source.path)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            with anyio.CancelScope(shield=True):  # close even when the upload is cancelled
+                await self._handle.close()
 
     def __call__(self) -> AsyncIterator[bytes]:
         self.hasher = hashlib.sha256()
@@ -52,8 +69,9 @@ class _HashingBody:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        if self.source.path is not None:
-            chunks = read_chunks(self.source.path, hasher=self.hasher, chunk_size=CHUNK_SIZE)
+        if self._handle is not None:
+            await self._handle.seek(0)
+            chunks = read_from(self._handle, hasher=self.hasher, chunk_size=CHUNK_SIZE)
         else:
             chunks = _memory_chunks(self.source.data or b"", self.hasher)
         async for chunk in chunks:
@@ -85,29 +103,43 @@ async def upload_asset(
     """
     name = stored_name or normalize_asset_name(source.name)
     what = f"upload of '{source.name}' to release '{release.tag}'"
-    body = _HashingBody(source, progress)
     http.trust(release.upload_base)
     if progress:
         progress(ProgressEvent("start", "upload", source.name, source.size))
     try:
-        async for attempt in http.retry.retrying():
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    if progress and body.sent:
-                        progress(ProgressEvent("retry", "upload", source.name, 0, body.sent))
-                    found = await _recover_after_failure(http, release, name)
-                    if found is not None:
-                        sha256 = await _source_sha256(source)
-                        return _verified(found, source, sha256, what), sha256
-                payload = await _post(http, release, source, name, body, what)
-                asset = _verified(Asset.from_json(payload), source, body.hasher.hexdigest(), what)
+        async with _HashingBody(source, progress) as body:
+            sha256, asset = await _upload_with_retries(http, release, source, name, body, what)
     except TransientError as exc:
         raise PublishError(
             f"Uploading '{source.name}' failed after {http.retry.attempts} tries ({exc})."
         ) from exc
     if progress:
         progress(ProgressEvent("done", "upload", source.name, source.size))
-    return asset, body.hasher.hexdigest()
+    return asset, sha256
+
+
+async def _upload_with_retries(
+    http: GitHubHTTP,
+    release: Release,
+    source: UploadSource,
+    name: str,
+    body: _HashingBody,
+    what: str,
+) -> tuple[str, Asset]:
+    progress = body.progress
+    async for attempt in http.retry.retrying():
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                if progress and body.sent:
+                    progress(ProgressEvent("retry", "upload", source.name, 0, body.sent))
+                found = await _recover_after_failure(http, release, name)
+                if found is not None:
+                    sha256 = await _source_sha256(source)
+                    return sha256, _verified(found, source, sha256, what)
+            payload = await _post(http, release, source, name, body, what)
+            sha256 = body.hasher.hexdigest()
+            return sha256, _verified(Asset.from_json(payload), source, sha256, what)
+    raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
 
 
 async def _post(

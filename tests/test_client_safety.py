@@ -147,7 +147,7 @@ async def test_corrupt_bytes_are_retried_then_refused(
     assert sha256_file(path) == sha256_file(tmp_path / "w.bin")
 
     path.unlink()
-    server.faults.add(Fault("corrupt", route="storage", times=None, after_bytes=77))
+    server.faults.add(Fault("corrupt", route="storage", times=None, after_bytes=60_000))
     with pytest.raises(IntegrityError, match=r"w\.bin"):
         await client.download("v1", out)
     assert list(out.iterdir()) == []
