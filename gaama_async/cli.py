@@ -99,7 +99,7 @@ async def _run(args: argparse.Namespace) -> None:
     if args.command == "serve":
         from .server.cli import config_from_args, serve_until_stopped
 
-        await serve_until_stopped(config_from_args(args))
+        await serve_until_stopped(config_from_args(args), faults=args.fault, seed=args.seed)
         return
     progress = None if args.quiet or args.command == "ls" else ConsoleProgress()
     async with GaAMA(
@@ -133,8 +133,7 @@ async def _list(client: GaAMA, args: argparse.Namespace) -> None:
     assets = await client.list_assets(args.tag)
     if args.json:
         rows: list[dict[str, Any]] = [
-            {"name": a.name, "size": a.size, "digest": a.digest, "state": a.state}
-            for a in assets
+            {"name": a.name, "size": a.size, "digest": a.digest, "state": a.state} for a in assets
         ]
         print(json.dumps(rows, indent=1))
         return

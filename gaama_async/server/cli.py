@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .app import ReleaseServer
 from .config import DEFAULT_MAX_ASSET_SIZE, ServerConfig
+from .faults import Fault, FaultAction, parse_fault
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,24 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bandwidth", type=float, default=None, help="bytes/second per download connection"
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=_fault_argument,
+        metavar="ACTION[@ROUTE][,k=v...]",
+        help="inject a fault (repeatable), e.g. 'status@upload,status=502,times=2' or "
+        "'cut@storage,after_bytes=65536,times=forever,probability=0.1'; actions: "
+        + ", ".join(FaultAction.__args__),  # type: ignore[attr-defined]
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for random faults")
+
+
+def _fault_argument(spec: str) -> Fault:
+    try:
+        return parse_fault(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def config_from_args(ns: argparse.Namespace) -> ServerConfig:
@@ -74,7 +93,11 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
 
 
 async def serve_until_stopped(
-    config: ServerConfig, *, print_fn: Callable[[str], None] = print
+    config: ServerConfig,
+    *,
+    faults: Sequence[Fault] = (),
+    seed: int = 0,
+    print_fn: Callable[[str], None] = print,
 ) -> None:
     """Run the server, print how to reach it, and wait until cancelled (e.g. by SIGINT).
 
@@ -82,6 +105,9 @@ async def serve_until_stopped(
     else in gaama ever prints a token.
     """
     async with ReleaseServer(config) as server:
+        server.faults.seed(seed)
+        for fault in faults:
+            server.faults.add(fault)
         print_fn(f"gaama release server, state in {config.root}")
         print_fn(f"  API:     {server.api_url}")
         print_fn(f"  uploads: {server.uploads_url}")
@@ -91,5 +117,7 @@ async def serve_until_stopped(
         print_fn(f"  export GAAMA_API_URL={server.api_url}")
         for token in config.tokens:
             print_fn(f"  export GITHUB_TOKEN={token}")
+        for fault in faults:
+            print_fn(f"  injecting {fault}")
         print_fn("(the client reads the token from GITHUB_TOKEN). Press Ctrl+C to stop.")
         await asyncio.Event().wait()

@@ -84,3 +84,32 @@ class FaultSet:
                     self._faults.remove(fault)
             return fault
         return None
+
+
+_FAULT_FIELDS = {
+    "status": int,
+    "times": int,
+    "retry_after": float,
+    "after_bytes": int,
+    "delay": float,
+    "probability": float,
+}
+
+
+def parse_fault(spec: str) -> Fault:
+    """Read a fault from the CLI form ``ACTION[@ROUTE][,key=value...]``.
+
+    Example: ``cut@storage,after_bytes=1048576,times=forever,probability=0.2``.
+    """
+    head, *options = spec.split(",")
+    action, _, route = head.partition("@")
+    if action not in FaultAction.__args__:  # type: ignore[attr-defined]
+        raise ValueError(f"unknown fault action {action!r} in {spec!r}")
+    fault = Fault(action, route=route or "*")  # type: ignore[arg-type]
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in _FAULT_FIELDS:
+            raise ValueError(f"bad fault option {option!r}; keys: {', '.join(_FAULT_FIELDS)}")
+        parsed = None if value in ("forever", "none") else _FAULT_FIELDS[key](value)
+        setattr(fault, key, parsed)
+    return fault
