@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import anyio
@@ -10,7 +11,7 @@ from helpers import REPO, TOKEN, sha256_file, write_random
 
 from gaama_async import GaAMA, NotFoundError, PublishError
 from gaama_async.manifest import MANIFEST_NAME
-from gaama_async.server import ReleaseServer
+from gaama_async.server import Fault, ReleaseServer
 
 pytestmark = pytest.mark.anyio
 
@@ -124,8 +125,6 @@ async def test_unknown_tag_raises_not_found_with_a_clear_message(client: GaAMA) 
 async def test_a_reader_never_sees_a_half_published_release(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
-    from gaama_async.server import Fault
-
     files = []
     for i in range(6):
         files.append(tmp_path / f"f{i}")
@@ -154,3 +153,15 @@ async def test_a_reader_never_sees_a_half_published_release(
             done.set()
     assert seen, "the reader never saw the published release"
     assert set(seen) == {7}  # six files and the manifest, every time
+
+
+async def test_default_tag_is_todays_date_and_aclose_closes(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"today")
+    client = GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url)
+    try:
+        release = await client.publish(files=[tmp_path / "f"])
+    finally:
+        await client.aclose()
+    assert release.tag == dt.date.today().strftime("%Y.%m.%d")
