@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python -m gaama_async.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check gaama_async tests benchmarks
-	$(BIN)/ruff format --check gaama_async tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
