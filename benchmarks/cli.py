@@ -1,0 +1,196 @@
+"""``python -m benchmarks``: arguments, setup (peers, files, server, publish), the run, output.
+
+Quick mode: ``make bench BENCH_ARGS="--size 512M --repeat 1"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import clients, files, peers, report, scenarios
+from .clients import Bench
+from .github import Api
+from .measure import MIB, Case, run_from
+from .process import run_measured
+from .server import BenchServer
+
+SCENARIOS = ("large-download", "many-small", "upload", "resume", "warm")
+GIB = 1024 * MIB
+# GitHub refuses assets of 2 GiB or more (the server: 2 GiB - 1 by default). The default
+# "2 GiB" file is therefore 2 GiB - 1 MiB, one plain asset that every peer can fetch.
+LARGEST_SINGLE_ASSET = 2 * GIB - MIB
+REPO = "bench/models"
+
+NOTES = [
+    "How to read it: *median s* is the median over the runs of the time charged to the peer: "
+    "the client process's wall time from spawn to exit (interpreter start included for the "
+    "Python clients), plus, for curl and aria2c, the harness-side API calls they cannot make "
+    "themselves (resolving each asset's signed storage URL through the API's 302, 16 at a time "
+    "for many assets; creating the draft release for `curl -T`). *in-process s* is the time "
+    "inside gaama's publish/download call. *peak RSS* is the client process's maximum RSS "
+    "(`os.wait4`), the largest over the runs.",
+    "",
+    "Fairness: one server process for all peers (separate from every client), same files, same "
+    "release, same signed storage URLs; random (incompressible) payloads; every download is "
+    "checked for the right file sizes (gaama verifies sha256 itself). aria2c runs with "
+    "`--file-allocation=none` (its fastest). gaama 0.7.2 is unmodified except its two "
+    "hard-coded base URLs; it publishes with `zip_files=False` (its default uploads an extra "
+    "zip of everything) and downloads every asset sequentially, one request each. A peer "
+    "whose runs exceed the per-case time budget (`--budget`) is run fewer times.",
+    "",
+    "Profiles: loopback = no added latency, no bandwidth cap; cdn = 20 ms added to every API "
+    "and storage response and 25 MiB/s per storage connection.",
+]
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``256M``, ``64K``, ``512MiB`` or plain bytes."""
+    match = re.fullmatch(r"(\d+)\s*([KMG]?)(?:i?B)?", text.strip(), re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    scale = {"": 1, "K": 1024, "M": MIB, "G": GIB}[match.group(2).upper()]
+    return int(match.group(1)) * scale
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=2 * GIB,
+        help="large file size (default 2G, sent as 2 GiB - 1 MiB)",
+    )
+    parser.add_argument("--small-count", type=int, default=500)
+    parser.add_argument("--small-size", type=parse_size, default=64 * 1024)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (median reported)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=100.0,
+        help="seconds per case: no further repeat starts if it would end past this",
+    )
+    parser.add_argument(
+        "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
+    )
+    parser.add_argument("--profile", choices=["loopback", "cdn", "both"], default="both")
+    parser.add_argument("--out", type=Path, default=Path("bench-data"))
+    return parser.parse_args(argv)
+
+
+def _publish(bench: Bench, tag: str, paths: list[Path]) -> None:
+    """Publish with gaama_async once; every peer then reads this same release."""
+    run = run_from(
+        run_measured(
+            bench.gaama_async("publish", "--tag", tag, *map(str, paths)), cwd=clients.REPO_ROOT
+        )
+    )
+    if run.error:
+        raise SystemExit(f"publishing {tag} with gaama_async failed: {run.error}")
+    print(f"published {tag}: {len(paths)} file(s) in {run.seconds:.1f}s", flush=True)
+
+
+def _single_asset(bench: Bench, tag: str, name: str, size: int) -> None:
+    stored = {a["name"]: a["size"] for a in bench.api.release(tag)["assets"]}
+    if stored.get(name) != size:
+        raise SystemExit(
+            f"release {tag} does not hold {name} as one asset of {size} bytes: "
+            f"{stored}; curl and aria2c need one plain asset"
+        )
+
+
+def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
+    """Set everything up and run the chosen scenarios."""
+    only = set(args.only or SCENARIOS)
+    profiles = ["loopback", "cdn"] if args.profile == "both" else [args.profile]
+    out: Path = args.out.resolve()
+    notes = list(NOTES)
+    size = min(args.size, LARGEST_SINGLE_ASSET)
+    if size != args.size:
+        notes.append(
+            f"\nLarge file: {args.size} bytes asked, {size} used (2 GiB - 1 MiB): "
+            "GitHub refuses assets of 2 GiB or more."
+        )
+    tools = peers.prepare(out / "venv-gaama072")
+    for peer, reason in tools.missing.items():
+        print(f"peer missing: {peer}: {reason}", flush=True)
+    started = time.perf_counter()
+    large = files.large_file(out / "data", size)
+    small = files.small_files(out / "data", args.small_count, args.small_size)
+    print(f"files ready in {time.perf_counter() - started:.1f}s", flush=True)
+    root = out / "server"
+    shutil.rmtree(root, ignore_errors=True)
+    token = f"bench_{secrets.token_hex(8)}"
+    cases: list[Case] = []
+    with BenchServer(root, token) as server:
+        bench = Bench(
+            server,
+            Api(server.urls.api, token, REPO),
+            tools,
+            out / "work",
+            REPO,
+            token,
+            args.repeat,
+            args.budget,
+        )
+        server.set_profile("loopback")
+        if only & {"large-download", "resume", "warm"}:
+            _publish(bench, "large", [large])
+            _single_asset(bench, "large", large.name, size)
+        if "many-small" in only:
+            _publish(bench, "small", small)
+        for profile in profiles:
+            if "large-download" in only:
+                cases += scenarios.large_download(bench, profile, "large", large.name, size)
+            if "many-small" in only:
+                sizes = {p.name: p.stat().st_size for p in small}
+                cases += scenarios.many_small(bench, profile, "small", sizes)
+        if "upload" in only:
+            cases += scenarios.large_upload(bench, large)
+        if "resume" in only:
+            cases += scenarios.resume(bench, "large", large.name, size)
+        if "warm" in only:
+            cases += scenarios.warm_restart(bench, "large", large.name, size)
+    shutil.rmtree(out / "work", ignore_errors=True)
+    return cases, notes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+    cases, notes = run(args)
+    tools = peers.prepare(args.out.resolve() / "venv-gaama072")
+    versions = {
+        "curl": peers.version_of([tools.curl, "--version"]) if tools.curl else "missing",
+        "aria2c": peers.version_of([tools.aria2c, "--version"]) if tools.aria2c else "missing",
+        "gaama": "0.7.2" if tools.gaama072_python else "missing",
+    }
+    info: dict[str, Any] = {
+        "machine": report.machine(),
+        "command": command,
+        "versions": "; ".join(f"{k}: {v}" for k, v in versions.items()),
+        "notes": notes,
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    results = {
+        **info,
+        "cases": [c.to_json() for c in cases],
+        "targets": [{**t.__dict__, "met": t.met} for t in report.targets(cases)],
+    }
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = report.markdown(cases, info)
+    (out / "results.md").write_text(table)
+    print(f"\nwrote {out / 'results.json'} and {out / 'results.md'}\n")
+    print(table)
+    return 0

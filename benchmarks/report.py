@@ -1,0 +1,217 @@
+"""results.json and results.md: machine, command, per-case medians, ratios and the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .measure import MIB, Case
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, RAM, Python, and the checkout measured (other work lands meanwhile)."""
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "commit": commit,
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of issue 3's targets, judged on this run."""
+
+    name: str
+    value: float | None
+    threshold: float
+    unit: str
+    higher_is_better: bool = True
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        if self.higher_is_better:
+            return self.value >= self.threshold
+        return self.value <= self.threshold
+
+
+def _find(cases: list[Case], scenario: str, profile: str, peer: str) -> Case | None:
+    for case in cases:
+        if (case.scenario, case.profile, case.peer) == (scenario, profile, peer):
+            return case
+    return None
+
+
+def ratio(cases: list[Case], scenario: str, profile: str, peer: str) -> float | None:
+    """gaama_async's throughput divided by ``peer``'s (same scenario and profile)."""
+    ours = _find(cases, scenario, profile, "gaama_async")
+    theirs = _find(cases, scenario, profile, peer)
+    if ours is None or theirs is None:
+        return None
+    a, b = ours.throughput(), theirs.throughput()
+    return a / b if a and b else None
+
+
+def _rss(cases: list[Case], scenario: str, profile: str) -> float | None:
+    ours = _find(cases, scenario, profile, "gaama_async")
+    return ours.peak_rss() if ours else None
+
+
+def targets(cases: list[Case]) -> list[Target]:
+    """Issue 3's "Targets" section, evaluated on ``cases``."""
+    ld, ms, up = "large download", "many small", "large upload"
+    out = [
+        Target("large download, loopback: vs curl", ratio(cases, ld, "loopback", "curl"), 1.0, "x"),
+        Target(
+            "large download, loopback: vs aria2c -x8",
+            ratio(cases, ld, "loopback", "aria2c -x8"),
+            1.2,
+            "x",
+        ),
+        Target(
+            "large download, loopback: vs gaama 0.7.2",
+            ratio(cases, ld, "loopback", "gaama 0.7.2"),
+            4.0,
+            "x",
+        ),
+        Target(
+            "large download, loopback: peak RSS",
+            _rss(cases, ld, "loopback"),
+            100,
+            "MiB",
+            higher_is_better=False,
+        ),
+        Target(
+            "large download, cdn: vs aria2c -x8", ratio(cases, ld, "cdn", "aria2c -x8"), 0.9, "x"
+        ),
+        Target("large download, cdn: vs curl", ratio(cases, ld, "cdn", "curl"), 6.0, "x"),
+        Target("many small, cdn: vs gaama 0.7.2", ratio(cases, ms, "cdn", "gaama 0.7.2"), 10, "x"),
+        Target("many small, cdn: vs aria2c -j16", ratio(cases, ms, "cdn", "aria2c -j16"), 1.0, "x"),
+        Target(
+            "many small, loopback: vs gaama 0.7.2 (not slower)",
+            ratio(cases, ms, "loopback", "gaama 0.7.2"),
+            1.0,
+            "x",
+        ),
+        Target("upload: vs curl -T", ratio(cases, up, "loopback", "curl -T"), 0.9, "x"),
+        Target("upload: peak RSS", _rss(cases, up, "loopback"), 100, "MiB", higher_is_better=False),
+    ]
+    resumed = _find(cases, "resume", "loopback", "gaama_async (CLI)")
+    if resumed is not None and resumed.ok:
+        extra = resumed.extra
+        over = extra["fetched_after_kill"] - extra["remaining_at_kill"]
+        out.append(
+            Target(
+                "resume: fetched after kill - remaining (≤ 2% of file)",
+                over / MIB,
+                extra["limit"] / MIB - extra["remaining_at_kill"] / MIB,
+                "MiB",
+                higher_is_better=False,
+            )
+        )
+    warm = _find(cases, "warm restart", "loopback", "gaama_async")
+    if warm is not None and warm.ok:
+        out.append(
+            Target(
+                "warm restart: storage requests (asset bytes moved)",
+                max(warm.extra["storage_requests"]),
+                0,
+                "requests",
+                higher_is_better=False,
+            )
+        )
+    return out
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _peers_of(cases: list[Case], case: Case) -> str:
+    """gaama_async's throughput relative to each other peer of the same scenario and profile."""
+    if case.peer != "gaama_async":
+        return ""
+    parts = []
+    for other in cases:
+        same = (other.scenario, other.profile) == (case.scenario, case.profile)
+        if same and other.peer != case.peer:
+            parts.append(
+                f"{_num(ratio(cases, case.scenario, case.profile, other.peer))}x {other.peer}"
+            )
+    return ", ".join(parts)
+
+
+def _note(case: Case) -> str:
+    if case.missing:
+        return f"MISSING: {case.missing}"
+    errors = [r.error for r in case.runs if r.error]
+    if errors:
+        return f"FAILED: {errors[0][:200]}"
+    extra = case.extra
+    if case.scenario == "resume":
+        return (
+            f"killed at {extra['written_at_kill'] / MIB:.0f} MiB written; fetched after kill "
+            f"{extra['fetched_after_kill'] / MIB:.1f} MiB (remaining "
+            f"{extra['remaining_at_kill'] / MIB:.1f} MiB), storage requests "
+            f"{extra['storage_requests']}"
+        )
+    if case.scenario == "warm restart":
+        return (
+            f"server bytes sent {extra['bytes_sent']} (API JSON only if 0 storage requests), "
+            f"storage requests {extra['storage_requests']}"
+        )
+    resolve = max((r.resolve for r in case.runs), default=0.0)
+    return f"incl. {resolve:.2f}s harness-side URL resolution/draft" if resolve else ""
+
+
+def markdown(cases: list[Case], info: dict[str, Any]) -> str:
+    """The table the README shows, plus the targets."""
+    m = info["machine"]
+    lines = [
+        "# gaama_async benchmarks",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Python "
+        f"{m['python']}, Linux {m['kernel']}; checkout {m['commit']}.",
+        f"Command: `{info['command']}`",
+        f"Peers: {info['versions']}",
+        "",
+        "| scenario | profile | peer | runs | median s | MiB/s | peak RSS MiB | in-process s "
+        "| gaama_async vs peers (throughput ratio) | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cases:
+        lines.append(
+            f"| {c.scenario} | {c.profile} | {c.peer} | {len(c.good)} | "
+            f"{_num(c.median_seconds())} | {_num(c.throughput(), 1)} | {_num(c.peak_rss(), 0)} | "
+            f"{_num(c.median_inner())} | {_peers_of(cases, c)} | {_note(c)} |"
+        )
+    lines += ["", "| target | value | needed | met |", "|---|---|---|---|"]
+    for t in targets(cases):
+        need = f"{'≥' if t.higher_is_better else '≤'} {t.threshold:g} {t.unit}"
+        met = {True: "yes", False: "**no**", None: "n/a"}[t.met]
+        lines.append(f"| {t.name} | {_num(t.value)} {t.unit} | {need} | {met} |")
+    lines += ["", *info["notes"]]
+    return "\n".join(lines) + "\n"
