@@ -25,15 +25,18 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def run_all(
-    jobs: Sequence[Callable[[], Awaitable[T]]], limiter: anyio.CapacityLimiter
+    jobs: Sequence[Callable[[], Awaitable[T]]], limiter: anyio.CapacityLimiter | None = None
 ) -> list[T]:
-    """Run ``jobs`` concurrently, at most ``limiter`` at a time; results in job order.
+    """Run ``jobs`` concurrently, ``limiter`` at a time if given; results in job order.
 
     The first failure cancels the rest and is raised on its own.
     """
     results: dict[int, T] = {}
 
     async def run(index: int, job: Callable[[], Awaitable[T]]) -> None:
+        if limiter is None:
+            results[index] = await job()
+            return
         async with limiter:
             results[index] = await job()
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,91 @@ async def write_empty(final: Path) -> Path:
 async def file_size(path: Path) -> int:
     stat = await _in_pool(os.stat, path)
     return int(stat.st_size)
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes, so a full disk fails now rather than mid-download."""
+    os.ftruncate(fd, size)
+    if size and hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _pread_into(fd: int, offset: int, length: int, feed: Callable[[bytes], None]) -> int:
+    data = os.pread(fd, length, offset)
+    feed(data)
+    return len(data)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_bytes(data)
+    os.replace(staging, path)
+
+
+class ResumableFile:
+    """A large download in progress: a preallocated hidden file written at offsets, and a
+    small state record beside it so the next run continues where this one stopped."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.path = final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
+        self.state_path = final.with_name(f".{final.name}{PARTIAL_SUFFIX}.json")
+        self._fd = -1
+
+    async def read_state(self) -> bytes | None:
+        """The saved state record, if a partial file of the same size is still there."""
+        try:
+            return bytes(await _in_pool(self.state_path.read_bytes))
+        except FileNotFoundError:
+            return None
+
+    async def save_state(self, data: bytes) -> None:
+        await _in_pool(_write_atomically, self.state_path, data)
+
+    async def open(self, size: int, *, fresh: bool) -> None:
+        """Open the partial file, creating and preallocating it when ``fresh`` or missing."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = await _in_pool(os.open, self.path, flags, 0o644)
+        current = (await _in_pool(os.fstat, self._fd)).st_size
+        if fresh or current != size:
+            await _in_pool(_preallocate, self._fd, size)
+
+    async def write_at(self, data: bytes, offset: int) -> None:
+        await _in_pool(_pwrite_all, self._fd, data, offset)
+
+    async def feed_range(self, offset: int, length: int, feed: Callable[[bytes], None]) -> int:
+        """Read ``length`` bytes at ``offset`` and pass them to ``feed`` (in the pool)."""
+        return int(await _in_pool(_pread_into, self._fd, offset, length, feed))
+
+    async def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            with anyio.CancelScope(shield=True):
+                await _in_pool(os.close, fd)
+
+    async def commit(self) -> Path:
+        """Move the verified file into place and forget the state record."""
+        await self.close()
+        await _in_pool(os.replace, self.path, self.final)
+        with contextlib.suppress(FileNotFoundError):
+            await _in_pool(os.unlink, self.state_path)
+        return self.final
+
+    async def discard(self) -> None:
+        """Remove the partial file and its record (a changed or corrupt asset)."""
+        await self.close()
+        with anyio.CancelScope(shield=True):
+            for path in (self.path, self.state_path):
+                with contextlib.suppress(FileNotFoundError):
+                    await _in_pool(os.unlink, path)

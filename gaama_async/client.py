@@ -23,7 +23,7 @@ from ._files import UnsafeNameError, file_size, safe_filename, sha256_of, write_
 from ._http import GitHubHTTP, auth_header
 from ._names import normalize_asset_name
 from ._retry import RetryPolicy, TransientError
-from .download import DownloadTarget, download_asset, fetch_small
+from .download import DownloadTarget, download_file, fetch_small
 from .errors import AssetConflictError, DownloadError, GaamaError, NotFoundError, PublishError
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestEntry, ManifestError
 from .models import Asset, Release
@@ -33,6 +33,9 @@ from .upload import UploadSource, upload_asset
 log = logging.getLogger("gaama_async")
 
 DEFAULT_API_URL = "https://api.github.com"
+# Ranges this size keep per-request overhead (one round trip each) near 3% on a CDN-like
+# link of 25 MiB/s per connection, while the hash of the written prefix stays close behind.
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -74,6 +77,7 @@ class GaAMA:
         password: str | None = None,
         api_url: str | None = None,
         max_concurrency: int = 8,
+        part_size: int = DEFAULT_PART_SIZE,
         max_rate_limit_wait: float = 900.0,
         secondary_rate_limit_wait: float = 60.0,
         retry: RetryPolicy | None = None,
@@ -92,7 +96,10 @@ class GaAMA:
         ).rstrip("/")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if part_size < 1:
+            raise ValueError("part_size must be positive")
         self.max_concurrency = max_concurrency
+        self.part_size = part_size
         self.progress = progress
         self._limiter = anyio.CapacityLimiter(max_concurrency)
         self._http = GitHubHTTP(
@@ -344,14 +351,20 @@ class GaAMA:
         destination = Path(path)
         await anyio.Path(destination).mkdir(parents=True, exist_ok=True)
         targets, empties, refused = _download_plan(assets, manifest, destination)
-        targets = [t for t in targets if _selected((t.path.name, t.asset.name), include, exclude)]
+        targets = [t for t in targets if _selected(_names_of(t), include, exclude)]
         empties = [p for p in empties if _selected((p.name,), include, exclude)]
 
         def job(target: DownloadTarget) -> Any:
-            return lambda: download_asset(self._http, target, progress=self.progress)
+            return lambda: download_file(
+                self._http,
+                target,
+                limiter=self._limiter,
+                part_size=self.part_size,
+                progress=self.progress,
+            )
 
         paths = [await write_empty(p) for p in empties]
-        paths += await run_all([job(t) for t in targets], self._limiter)
+        paths += await run_all([job(t) for t in targets])
         if refused:
             raise DownloadError(
                 f"Refused {len(refused)} asset(s) with unsafe names ({', '.join(refused)}); "
@@ -440,7 +453,7 @@ def _download_plan(
             refused.append(repr(name))
             continue
         sha = entry.sha256 if entry else asset.sha256
-        targets.append(DownloadTarget(asset, final, sha))
+        targets.append(DownloadTarget.whole(asset, final, sha))
     for entry in manifest.files if manifest else ():
         if entry.asset is None and entry.size == 0:
             try:
@@ -448,6 +461,11 @@ def _download_plan(
             except UnsafeNameError:
                 refused.append(repr(entry.name))
     return targets, empties, refused
+
+
+def _names_of(target: DownloadTarget) -> tuple[str, ...]:
+    """A file is selected by its own name or by the name of any asset it is made of."""
+    return (target.path.name, *(a.name for a in target.pieces))
 
 
 def _patterns(value: str | Sequence[str] | None) -> list[str]:

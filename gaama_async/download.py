@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import anyio
 
-from ._files import CHUNK_SIZE, PartialFile
+from ._files import CHUNK_SIZE, PartialFile, ResumableFile, write_empty
 from ._http import GitHubHTTP
+from ._ranged import (
+    OCTET_STREAM,
+    REDIRECTS,
+    AssetChanged,
+    CorruptDownload,
+    RangedDownload,
+    RangesIgnored,
+)
 from ._retry import RETRYABLE_STATUSES, TRANSPORT_ERRORS, TransientError
 from .errors import DownloadError, IntegrityError
 from .models import Asset
@@ -21,21 +30,27 @@ from .progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger("gaama_async")
 
-OCTET_STREAM = {"Accept": "application/octet-stream"}
-REDIRECTS = (301, 302, 303, 307, 308)
-
 
 @dataclass(frozen=True, slots=True)
 class DownloadTarget:
-    """An asset, where it goes, and what its bytes must hash to (None: no sha256 known)."""
+    """One file to write: the asset(s) it is made of, in order, and the digests to check.
 
-    asset: Asset
+    A file published whole has one piece; a file split past GitHub's size limit has several.
+    """
+
     path: Path
+    size: int
     sha256: str | None
+    pieces: tuple[Asset, ...]
+    piece_sha256: tuple[str | None, ...]
 
+    @classmethod
+    def whole(cls, asset: Asset, path: Path, sha256: str | None) -> DownloadTarget:
+        return cls(path, asset.size, sha256, (asset,), (sha256,))
 
-class _CorruptDownload(TransientError):
-    """The bytes did not hash to the expected sha256: worth one fresh try, not more."""
+    @property
+    def label(self) -> str:
+        return self.path.name
 
 
 @asynccontextmanager
@@ -74,35 +89,120 @@ def _raise_for_storage(status: int, asset: Asset) -> None:
     )
 
 
-async def download_asset(
-    http: GitHubHTTP, target: DownloadTarget, *, progress: ProgressCallback | None = None
+async def download_file(
+    http: GitHubHTTP,
+    target: DownloadTarget,
+    *,
+    limiter: anyio.CapacityLimiter,
+    part_size: int,
+    progress: ProgressCallback | None = None,
 ) -> Path:
-    """Download ``target`` with retries; a corrupt copy gets one fresh try, then IntegrityError."""
-    asset = target.asset
+    """Download ``target`` and move it into place only once its size and sha256 check out.
+
+    Small single-asset files take one stream; larger or split files take parallel ranges
+    and resume from what an earlier run left. A corrupt copy gets one fresh try.
+    """
+    if target.size == 0:
+        return await write_empty(target.path)
     if progress:
-        progress(ProgressEvent("start", "download", target.path.name, asset.size))
+        progress(ProgressEvent("start", "download", target.label, target.size))
+    if len(target.pieces) == 1 and target.size <= part_size:
+        async with limiter:
+            path = await _download_whole(http, target, progress)
+    else:
+        path = await _download_ranged(http, target, limiter, part_size, progress)
+    if progress:
+        progress(ProgressEvent("done", "download", target.label, target.size))
+    return path
+
+
+async def _download_whole(
+    http: GitHubHTTP, target: DownloadTarget, progress: ProgressCallback | None
+) -> Path:
+    asset = target.pieces[0]
     corrupt_tries = 0
     try:
         async for attempt in http.retry.retrying():
             with attempt:
                 try:
-                    path = await _download_once(http, target, progress)
-                except _CorruptDownload:
+                    return await _download_once(http, target, progress)
+                except CorruptDownload:
                     corrupt_tries += 1
                     if corrupt_tries > 1:
-                        raise IntegrityError(
-                            f"Asset '{asset.name}' did not match its sha256 twice; the copy on "
-                            "GitHub may be corrupt: publish it again.",
-                        ) from None
+                        raise _integrity_error(target) from None
                     raise
     except TransientError as exc:
         raise DownloadError(
             f"Downloading '{asset.name}' failed after {http.retry.attempts} tries ({exc}); "
             "run the download again."
         ) from exc
+    raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
+
+
+def _integrity_error(target: DownloadTarget) -> IntegrityError:
+    return IntegrityError(
+        f"'{target.label}' did not match its sha256 twice; the copy on GitHub may be "
+        "corrupt: publish it again."
+    )
+
+
+async def _download_ranged(
+    http: GitHubHTTP,
+    target: DownloadTarget,
+    limiter: anyio.CapacityLimiter,
+    part_size: int,
+    progress: ProgressCallback | None,
+) -> Path:
+    file = ResumableFile(target.path)
+    restarts = corrupt = 0
+    try:
+        while True:
+            download = RangedDownload(
+                http, target.pieces, file, limiter=limiter, part_size=part_size,
+                progress=progress, label=target.label,
+            )  # fmt: skip
+            try:
+                whole, pieces = await download.run()
+            except AssetChanged as exc:
+                restarts += 1
+                if restarts > 2:
+                    raise DownloadError(f"{exc}, again and again; try later.") from exc
+                log.warning("%s; starting over", exc)
+                await _restart(file, target, progress)
+                continue
+            except RangesIgnored:
+                await _restart(file, target, progress)
+                async with limiter:
+                    return await _download_whole(http, target, progress)
+            except TransientError as exc:
+                raise DownloadError(
+                    f"Downloading '{target.label}' failed ({exc}); run the download again: "
+                    "it resumes from what is on disk."
+                ) from exc
+            if _digests_match(target, whole, pieces):
+                return await file.commit()
+            corrupt += 1
+            if corrupt > 1:
+                await file.discard()
+                raise _integrity_error(target)
+            log.warning("sha256 mismatch for '%s'; discarding the copy", target.label)
+            await _restart(file, target, progress)
+    finally:
+        await file.close()
+
+
+async def _restart(
+    file: ResumableFile, target: DownloadTarget, progress: ProgressCallback | None
+) -> None:
+    await file.discard()
     if progress:
-        progress(ProgressEvent("done", "download", target.path.name, asset.size))
-    return path
+        progress(ProgressEvent("retry", "download", target.label, 0, target.size))
+
+
+def _digests_match(target: DownloadTarget, whole: str, pieces: list[str]) -> bool:
+    expected = [(target.sha256, whole)]
+    expected += list(zip(target.piece_sha256, pieces, strict=True))
+    return all(want is None or want == got for want, got in expected)
 
 
 async def _download_once(
@@ -111,13 +211,13 @@ async def _download_once(
     partial = PartialFile(target.path)
     await partial.open()
     try:
-        async with open_asset(http, target.asset) as response:
+        async with open_asset(http, target.pieces[0]) as response:
             await _stream_into(response, partial, target, progress)
         _verify(partial, target)
         return await partial.commit()
     except BaseException:
         if progress and partial.size:
-            progress(ProgressEvent("retry", "download", target.path.name, 0, partial.size))
+            progress(ProgressEvent("retry", "download", target.label, 0, partial.size))
         await partial.discard()
         raise
 
@@ -136,7 +236,7 @@ async def _stream_into(
                 await _flush(buffer, partial, target, progress)
         await _flush(buffer, partial, target, progress)
     except TRANSPORT_ERRORS as exc:
-        raise TransientError(f"connection lost downloading '{target.asset.name}'") from exc
+        raise TransientError(f"connection lost downloading '{target.label}'") from exc
 
 
 async def _flush(
@@ -147,22 +247,20 @@ async def _flush(
 ) -> None:
     if not buffer:
         return
-    if partial.size + len(buffer) > target.asset.size:
-        raise TransientError(f"storage sent more bytes than '{target.asset.name}' has")
+    if partial.size + len(buffer) > target.size:
+        raise TransientError(f"storage sent more bytes than '{target.label}' has")
     await partial.write(bytes(buffer))
     if progress:
-        progress(ProgressEvent("advance", "download", target.path.name, 0, len(buffer)))
+        progress(ProgressEvent("advance", "download", target.label, 0, len(buffer)))
     buffer.clear()
 
 
 def _verify(partial: PartialFile, target: DownloadTarget) -> None:
-    if partial.size != target.asset.size:
-        raise TransientError(
-            f"got {partial.size} of {target.asset.size} bytes of '{target.asset.name}'"
-        )
+    if partial.size != target.size:
+        raise TransientError(f"got {partial.size} of {target.size} bytes of '{target.label}'")
     if target.sha256 is not None and partial.hasher.hexdigest() != target.sha256:
-        log.warning("sha256 mismatch for '%s'; discarding the copy", target.asset.name)
-        raise _CorruptDownload(f"sha256 mismatch for '{target.asset.name}'")
+        log.warning("sha256 mismatch for '%s'; discarding the copy", target.label)
+        raise CorruptDownload(f"sha256 mismatch for '{target.label}'")
 
 
 async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:

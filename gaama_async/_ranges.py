@@ -1,0 +1,86 @@
+"""Byte ranges: planning them, naming them in headers, checking answers, finding the frontier.
+
+Pure functions, so the rules of partial downloads can be tested without a network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Bytes ``[start, stop)`` of piece ``piece``, landing at ``file_offset + (start)`` ."""
+
+    piece: int
+    start: int
+    stop: int
+    file_offset: int
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
+
+
+def plan_segments(piece_sizes: Sequence[int], part_size: int) -> list[Segment]:
+    """Cut pieces laid end to end in one file into segments of at most ``part_size`` bytes.
+
+    Segments come in file order, so workers taking them in order keep the written prefix
+    of the file (what can be hashed) close behind the downloads.
+    """
+    if part_size < 1:
+        raise ValueError("part_size must be positive")
+    segments: list[Segment] = []
+    offset = 0
+    for index, size in enumerate(piece_sizes):
+        for start in range(0, size, part_size):
+            stop = min(start + part_size, size)
+            segments.append(Segment(index, start, stop, offset + start))
+        offset += size
+    return segments
+
+
+def range_header(start: int, stop: int) -> str:
+    """The ``Range`` header value for bytes ``[start, stop)``."""
+    return f"bytes={start}-{stop - 1}"
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``bytes 0-99/1000`` → ``(0, 100, 1000)``; None when absent or malformed."""
+    match = _CONTENT_RANGE.match((value or "").strip())
+    if match is None:
+        return None
+    first, last, total = match.groups()
+    return int(first), int(last) + 1, None if total == "*" else int(total)
+
+
+def partial_answer_matches(content_range: str | None, start: int, stop: int, size: int) -> bool:
+    """Whether a 206's ``Content-Range`` is exactly the range asked for, of the right asset."""
+    parsed = parse_content_range(content_range)
+    return (
+        parsed is not None
+        and parsed[0] == start
+        and parsed[1] == stop
+        and parsed[2]
+        in (
+            size,
+            None,
+        )
+    )
+
+
+def written_prefix(segments: Sequence[Segment], done: Sequence[int]) -> int:
+    """How many bytes from the file's start are on disk: the hashing frontier.
+
+    ``done[i]`` is how many bytes of ``segments[i]`` (from its start) have been written.
+    """
+    frontier = 0
+    for segment, written in zip(segments, done, strict=True):
+        frontier = segment.file_offset + written
+        if written < segment.length:
+            break
+    return frontier
