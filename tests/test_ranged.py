@@ -1,0 +1,219 @@
+"""Parallel Range downloads and resume, against the real local server."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from helpers import FAST_RETRY, REPO, TOKEN, sha256_file, write_random
+
+from gaama_async import GaAMA, ProgressEvent
+from gaama_async._ranges import (
+    Segment,
+    parse_content_range,
+    partial_answer_matches,
+    plan_segments,
+    range_header,
+    written_prefix,
+)
+from gaama_async._resume import ResumeState
+from gaama_async.server import Fault, ReleaseServer
+
+MIB = 1 << 20
+
+
+def test_segments_cover_pieces_in_file_order() -> None:
+    segments = plan_segments([10, 5], 4)
+    assert [(s.piece, s.start, s.stop, s.file_offset) for s in segments] == [
+        (0, 0, 4, 0), (0, 4, 8, 4), (0, 8, 10, 8), (1, 0, 4, 10), (1, 4, 5, 14),
+    ]  # fmt: skip
+    assert plan_segments([0], 4) == []
+    with pytest.raises(ValueError):
+        plan_segments([1], 0)
+
+
+def test_range_headers_and_content_range_checks() -> None:
+    assert range_header(0, 100) == "bytes=0-99"
+    assert parse_content_range("bytes 10-19/100") == (10, 20, 100)
+    assert parse_content_range("bytes 10-19/*") == (10, 20, None)
+    assert parse_content_range("items 1-2/3") is None
+    assert partial_answer_matches("bytes 10-19/100", 10, 20, 100)
+    assert not partial_answer_matches("bytes 10-19/99", 10, 20, 100)
+    assert not partial_answer_matches("bytes 0-19/100", 10, 20, 100)
+
+
+def test_written_prefix_stops_at_the_first_gap() -> None:
+    segments = [Segment(0, 0, 4, 0), Segment(0, 4, 8, 4), Segment(0, 8, 10, 8)]
+    assert written_prefix(segments, [4, 4, 1]) == 9
+    assert written_prefix(segments, [4, 2, 2]) == 6
+    assert written_prefix(segments, [0, 4, 2]) == 0
+
+
+def test_resume_state_round_trips_and_rejects_damage() -> None:
+    state = ResumeState("fp", 8, [1, 2], {"7": '"0x1"'})
+    assert ResumeState.from_bytes(state.to_bytes()) == state
+    for raw in (
+        None,
+        b"",
+        b"{",
+        b'{"format": 1}',
+        b'{"format":1,"fingerprint":"x","part_size":1,"done":[-1]}',
+    ):
+        assert ResumeState.from_bytes(raw) is None
+
+
+pytestmark = pytest.mark.anyio
+
+
+async def _published(client: GaAMA, tmp_path: Path, size: int, seed: int = 1) -> str:
+    source = tmp_path / "src" / "weights.bin"
+    source.parent.mkdir(exist_ok=True)
+    digest = write_random(source, size, seed=seed)
+    await client.publish("v1", [source], overwrite=True)
+    return digest
+
+
+@pytest.fixture
+async def ranged(server: ReleaseServer) -> GaAMA:
+    async with GaAMA(
+        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, part_size=4 * MIB
+    ) as client:
+        yield client  # type: ignore[misc]
+
+
+async def test_large_file_takes_parallel_ranges_and_one_api_call(
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    digest = await _published(ranged, tmp_path, 30 * MIB + 123)
+    server.counters.reset()
+
+    [path] = await ranged.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    assert server.counters.requests["storage"] == 8 + 1  # eight ranges and the manifest
+    assert server.counters.requests["api.download_asset"] == 1 + 1  # one URL each
+    assert server.counters.connections_peak > 2
+    assert not list((tmp_path / "out").glob(".*"))
+
+
+async def test_a_cut_mid_range_continues_from_the_last_byte(
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    digest = await _published(ranged, tmp_path, 12 * MIB)
+    server.faults.add(Fault("cut", route="storage", times=3, after_bytes=3 * MIB + 77))
+    server.counters.reset()
+
+    [path] = await ranged.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    assert server.counters.faults_injected["cut"] == 3
+    assert server.counters.bytes_sent < 12 * MIB + 64 * 1024  # nothing fetched twice
+
+
+async def test_an_expired_signed_url_is_resolved_again_once(
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    digest = await _published(ranged, tmp_path, 20 * MIB)
+    server.faults.add(Fault("expire", route="storage", times=2))
+    server.counters.reset()
+
+    [path] = await ranged.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    expired = server.counters.faults_injected["expire"]
+    assert expired == 2
+    assert server.counters.requests["api.download_asset"] <= 2 + expired
+    assert server.counters.requests["storage"] >= 1 + 5 + expired
+
+
+async def _interrupt_at(client: GaAMA, out: Path, fraction: float, total: int) -> None:
+    """Run a download and cancel it once ``fraction`` of ``total`` bytes have arrived."""
+    seen = 0
+    enough = anyio.Event()
+
+    def progress(event: ProgressEvent) -> None:
+        nonlocal seen
+        if event.kind == "advance":
+            seen += event.bytes
+            if seen >= fraction * total:
+                enough.set()
+
+    client.progress = progress
+    async with anyio.create_task_group() as group:
+        group.start_soon(client.download, "v1", out)
+        await enough.wait()
+        group.cancel_scope.cancel()
+    client.progress = None
+
+
+async def test_an_interrupted_download_resumes_without_refetching(
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    size = 24 * MIB
+    digest = await _published(ranged, tmp_path, size)
+    server.config.bandwidth = 16 * MIB
+    out = tmp_path / "out"
+    await _interrupt_at(ranged, out, 0.5, size)
+    assert not (out / "weights.bin").exists()
+    assert (out / ".weights.bin.gaama-partial.json").exists()
+    server.config.bandwidth = None
+    server.counters.reset()
+
+    [path] = await ranged.download("v1", out)
+
+    assert sha256_file(path) == digest
+    assert server.counters.bytes_sent <= size * 0.5 + size * 0.02 + 4 * MIB
+    assert sorted(p.name for p in out.iterdir()) == ["weights.bin"]
+
+
+async def test_a_changed_asset_restarts_cleanly(
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    size = 24 * MIB
+    await _published(ranged, tmp_path, size, seed=1)
+    server.config.bandwidth = 16 * MIB
+    out = tmp_path / "out"
+    await _interrupt_at(ranged, out, 0.4, size)
+    server.config.bandwidth = None
+    new_digest = await _published(ranged, tmp_path, size, seed=2)
+
+    [path] = await ranged.download("v1", out)
+
+    assert sha256_file(path) == new_digest
+
+
+async def test_sigkill_at_random_points_then_finish_gives_identical_bytes(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    size = 40 * MIB
+    async with GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url) as client:
+        digest = await _published(client, tmp_path, size)
+    server.config.bandwidth = 1.5 * MIB  # per connection: over 3 s for the whole file
+    out = tmp_path / "out"
+    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GAAMA_API_URL": server.api_url}
+    command = [sys.executable, "-m", "gaama_async", "download", REPO, "--dir", str(out), "-q"]
+    rng = random.Random(int(os.environ.get("GAAMA_KILL_SEED", "7")))
+    partial = out / ".weights.bin.gaama-partial"
+    resumed_from = []
+    for _ in range(5):
+        process = await anyio.open_process(command, env=env)
+        await anyio.sleep(rng.uniform(0.4, 0.9))
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        await process.aclose()
+        if (out / "weights.bin").exists():  # finished before the kill: it must be whole
+            break
+        resumed_from.append(partial.exists())
+    server.config.bandwidth = None
+
+    result = await anyio.run_process(command, env=env, check=False)
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert sum(resumed_from) >= 3, resumed_from
+    assert sha256_file(out / "weights.bin") == digest
+    assert sorted(p.name for p in out.iterdir()) == ["weights.bin"]
