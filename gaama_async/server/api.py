@@ -214,7 +214,7 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
         # Guess: GitHub's exact answer for a starter is unknown (concourse saw a redirect error).
         raise not_found()
     svc.store.count_download(asset)
-    if svc.config.direct_downloads:
+    if svc.config.serves_directly:
         return await serve_blob(request, svc, asset)
     return web.Response(
         status=302,
@@ -260,7 +260,13 @@ async def delete_asset(request: web.Request) -> web.StreamResponse:
 
 @named("api.rate_limit")
 async def rate_limit(request: web.Request) -> web.StreamResponse:
-    """GET /rate_limit: free for the primary budget; no ``rate`` object in 2026-03-10."""
+    """GET /rate_limit: free for the primary budget; no ``rate`` object in 2026-03-10.
+
+    With limits off, GHES answers 404 "Rate limiting is not enabled." (reported by users of
+    several clients since 2017), so tools probing it see what they would see there.
+    """
+    if not services(request).config.limits_enabled:
+        raise HttpError.github(404, "Rate limiting is not enabled.")
     budget = request[BUDGET]
     core = {
         "limit": budget.limit,

@@ -1,4 +1,10 @@
-"""ReleaseServer: builds the four origins (API, uploads, storage, web) and runs them."""
+"""ReleaseServer: builds the four origins (API, uploads, storage, web) and runs them.
+
+In enterprise mode the same four applications are mounted on one origin, as a GitHub
+Enterprise Server lays them out: the API under ``/api/v3``, uploads under ``/api/uploads``,
+storage under ``/storage`` (a guess: GHES storage paths are instance-specific) and the web
+host at the root.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,24 @@ from types import TracebackType
 
 import anyio
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from . import api, storage, uploads
+from . import api, repos, storage, uploads
 from . import web as web_origin
 from .config import ServerConfig
 from .counters import Counters
 from .edge import EdgePipeline
 from .faults import FaultSet
-from .gateway import Pipeline
+from .gateway import Handler, Pipeline
 from .render import Origins
 from .service import SERVICES, Services
 from .store import Store
 
 _STOP_DEADLINE = 10.0
 _READ_BUFSIZE = 4 * 1024 * 1024
+ENTERPRISE_API = "/api/v3"
+ENTERPRISE_UPLOADS = "/api/uploads"
+ENTERPRISE_STORAGE = "/storage"
 
 
 def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
@@ -39,8 +49,42 @@ def _edge_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.App
     return app
 
 
+def _root_only(middleware: Middleware) -> Middleware:
+    """Run ``middleware`` only for the root application's own routes.
+
+    aiohttp wraps a sub-application's handlers in its parents' middlewares too; the web
+    origin's pipeline must not count or fault requests that belong to the mounted origins.
+    """
+
+    @web.middleware
+    async def wrapper(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.match_info.apps) > 1:
+            return await handler(request)
+        return await middleware(request, handler)
+
+    return wrapper
+
+
+def _enterprise_app(svc: Services) -> web.Application:
+    """The four origins on one application, at their GHES paths."""
+    app = web.Application(middlewares=[_root_only(EdgePipeline("web").__call__)])
+    app[SERVICES] = svc
+    app.add_routes(web_origin.routes())
+    app.add_subapp(ENTERPRISE_API, _github_app(svc, "api", _api_routes()))
+    app.add_subapp(ENTERPRISE_UPLOADS, _github_app(svc, "uploads", uploads.routes()))
+    app.add_subapp(ENTERPRISE_STORAGE, _edge_app(svc, "storage", storage.routes()))
+    return app
+
+
+def _api_routes() -> list[web.RouteDef]:
+    return api.routes() + repos.routes()
+
+
 class ReleaseServer:
     """A local GitHub Releases emulator on four origins of ``config.host``.
+
+    With ``config.enterprise`` it serves one origin in the GHES layout; ``api_url`` is then
+    ``http://HOST:PORT/api/v3``, what GHES clients take as their base URL.
 
     Use ``async with ReleaseServer(config) as server`` or ``start()``/``stop()``. The URLs
     are known once started. State persists under ``config.root`` across restarts.
@@ -107,11 +151,14 @@ class ReleaseServer:
         return asset.id
 
     async def start(self) -> None:
-        """Bind the four origins and start serving."""
+        """Bind the four origins (or the one enterprise origin) and start serving."""
+        if self.config.enterprise:
+            await self._start_enterprise()
+            return
         svc = self._services
         config = self.config
         plan = [
-            (_github_app(svc, "api", api.routes()), config.api_port),
+            (_github_app(svc, "api", _api_routes()), config.api_port),
             (_github_app(svc, "uploads", uploads.routes()), config.uploads_port),
             (_edge_app(svc, "storage", storage.routes()), config.storage_port),
             (_edge_app(svc, "web", web_origin.routes()), config.web_port),
@@ -125,6 +172,20 @@ class ReleaseServer:
             raise
         self.api_url, self.uploads_url, self.storage_url, self.web_url = urls
         svc.origins = Origins(*urls)
+
+    async def _start_enterprise(self) -> None:
+        try:
+            base = await self._serve(_enterprise_app(self._services), self.config.api_port)
+        except BaseException:
+            await self.stop()
+            raise
+        self.api_url = base + ENTERPRISE_API
+        self.uploads_url = base + ENTERPRISE_UPLOADS
+        self.storage_url = base + ENTERPRISE_STORAGE
+        self.web_url = base
+        self._services.origins = Origins(
+            self.api_url, self.uploads_url, self.storage_url, self.web_url
+        )
 
     async def _serve(self, app: web.Application, port: int) -> str:
         # A larger read buffer lets big uploads arrive in fewer, larger chunks.

@@ -21,7 +21,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--port",
         type=int,
         default=0,
-        help="API port; uploads, storage and web take the next three (default: free ports)",
+        help="API port; uploads, storage and web take the next three, except with "
+        "--enterprise, which uses this one port only (default: free ports)",
     )
     parser.add_argument(
         "--token",
@@ -41,7 +42,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer API downloads with 200 and the bytes (GHES style) instead of a 302",
     )
-    parser.add_argument("--rate-limit", type=int, default=5000, help="core requests per hour")
+    parser.add_argument(
+        "--enterprise",
+        action="store_true",
+        help="GitHub Enterprise Server layout on one port: API under /api/v3, uploads under "
+        "/api/uploads, direct 200 downloads, rate limits off unless --rate-limit is given",
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="core requests per hour (5000)"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument(
         "--bandwidth", type=float, default=None, help="bytes/second per download connection"
@@ -70,6 +79,8 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
     """Build the server configuration from parsed ``serve`` arguments.
 
     Without ``--token`` one random token is generated; every token logs in as ``gaama``.
+    An explicit ``--rate-limit`` turns limits on even in enterprise mode, where they are
+    off by default.
     """
     tokens = list(ns.token) or [f"gaama_{secrets.token_hex(16)}"]
     port: int = ns.port
@@ -81,8 +92,10 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         private=ns.private,
         max_asset_size=ns.max_asset_size,
         signed_url_ttl=ns.url_ttl,
-        direct_downloads=ns.direct_downloads,
-        rate_limit=ns.rate_limit,
+        enterprise=ns.enterprise,
+        direct_downloads=True if ns.direct_downloads else None,
+        rate_limits=None if ns.rate_limit is None else True,
+        rate_limit=5000 if ns.rate_limit is None else ns.rate_limit,
         latency=ns.latency,
         bandwidth=ns.bandwidth,
         api_port=ports[0],
@@ -90,6 +103,22 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         storage_port=ports[2],
         web_port=ports[3],
     )
+
+
+def _describe(server: ReleaseServer) -> list[str]:
+    """The lines that say where each origin is."""
+    if server.config.enterprise:
+        return [
+            f"  GitHub Enterprise Server layout on {server.web_url}",
+            f"  base URL: {server.api_url}   (Github(base_url=...), GAAMA_API_URL)",
+            f"  uploads:  {server.uploads_url}",
+        ]
+    return [
+        f"  API:     {server.api_url}",
+        f"  uploads: {server.uploads_url}",
+        f"  storage: {server.storage_url}",
+        f"  web:     {server.web_url}",
+    ]
 
 
 async def serve_until_stopped(
@@ -109,10 +138,8 @@ async def serve_until_stopped(
         for fault in faults:
             server.faults.add(fault)
         print_fn(f"gaama release server, state in {config.root}")
-        print_fn(f"  API:     {server.api_url}")
-        print_fn(f"  uploads: {server.uploads_url}")
-        print_fn(f"  storage: {server.storage_url}")
-        print_fn(f"  web:     {server.web_url}")
+        for line in _describe(server):
+            print_fn(line)
         print_fn("Use it with:")
         print_fn(f"  export GAAMA_API_URL={server.api_url}")
         for token in config.tokens:

@@ -28,8 +28,15 @@ class ServerConfig:
     max_asset_size: int = DEFAULT_MAX_ASSET_SIZE
     max_assets: int = 1000
     signed_url_ttl: float = 300.0
+    # GitHub Enterprise Server layout on one origin; see ``serves_directly``
+    # and ``limits_enabled`` for the defaults it changes.
+    enterprise: bool = False
     # GHES style: the octet-stream API download answers 200 with the bytes instead of a 302.
-    direct_downloads: bool = False
+    # None: the layout's default (302 on github.com, 200 in enterprise mode).
+    direct_downloads: bool | None = None
+    # Primary and secondary limits with their headers. None: the layout's default (on for
+    # github.com, off in enterprise mode, as on a GHES instance whose admin did not enable them).
+    rate_limits: bool | None = None
     rate_limit: int = 5000
     anonymous_rate_limit: int = 60
     rate_limit_window: float = 3600.0
@@ -40,6 +47,7 @@ class ServerConfig:
     latency: float = 0.0
     bandwidth: float | None = None
     commit_date: str = "2024-01-02T03:04:05Z"
+    # In enterprise mode the one origin binds ``api_port`` and the other three are unused.
     api_port: int = 0
     uploads_port: int = 0
     storage_port: int = 0
@@ -48,3 +56,13 @@ class ServerConfig:
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.read_only_tokens = frozenset(self.read_only_tokens)
+
+    @property
+    def serves_directly(self) -> bool:
+        """Whether API downloads answer 200 with the bytes (live: tests flip the knobs)."""
+        return self.enterprise if self.direct_downloads is None else self.direct_downloads
+
+    @property
+    def limits_enabled(self) -> bool:
+        """Whether rate limits apply and ``X-RateLimit-*`` headers are sent."""
+        return not self.enterprise if self.rate_limits is None else self.rate_limits

@@ -63,7 +63,7 @@ def route_name(request: web.Request, origin: Origin) -> str:
 def _applicable(route: str, services_: Services) -> frozenset[str]:
     if route == "upload":
         return UPLOAD_ACTIONS
-    if route == "api.download_asset" and services_.config.direct_downloads:
+    if route == "api.download_asset" and services_.config.serves_directly:
         return DOWNLOAD_ACTIONS
     return GENERIC_ACTIONS
 
@@ -205,6 +205,8 @@ class Pipeline:
             raise secondary_error(fault.status, request_id, fault.retry_after)
         if fault is not None and fault.action == "status":
             raise HttpError.github(fault.status, _reason(fault.status))
+        if not config.limits_enabled:
+            return
         if svc.in_flight > config.max_concurrent_requests:
             raise secondary_error(403, request_id, config.secondary_retry_after)
         if budget.remaining == 0 and route != "api.rate_limit":
@@ -257,7 +259,8 @@ class Pipeline:
         response.headers.popall("WWW-Authenticate", None)
         budget: Budget | None = request.get(BUDGET)
         if self.origin == "api":
-            if budget is not None:
+            limits_enabled = services(request).config.limits_enabled
+            if budget is not None and _shows_budget(limits_enabled, request.get(FAULT)):
                 response.headers.update(budget.headers())
             asked = request.headers.get("X-GitHub-Api-Version", "")
             selected = asked if asked in API_VERSIONS else "2022-11-28"
@@ -267,6 +270,15 @@ class Pipeline:
                 response.headers.setdefault("Cache-Control", f"{cache}, max-age=60, s-maxage=60")
         else:
             response.headers.setdefault("Cache-Control", "no-cache")
+
+
+def _shows_budget(limits_enabled: bool, fault: Fault | None) -> bool:
+    """Rate headers go out when limits are on, or with an injected ``primary_limit``.
+
+    A GHES instance without rate limits sends no ``X-RateLimit-*`` headers (as users of
+    such instances reported); the fault still says "exhausted" so clients can be tested.
+    """
+    return limits_enabled or (fault is not None and fault.action == "primary_limit")
 
 
 def _conditional(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

@@ -141,6 +141,43 @@ def release_json(store: Store, origins: Origins, repo: Repo, release: Release) -
     }
 
 
+def repo_json(
+    store: Store, origins: Origins, repo: Repo, *, private: bool, permissions: JSON | None
+) -> JSON:
+    """A minimal full-repository object: what PyGithub and similar clients read.
+
+    ``permissions`` appears only for authenticated callers, as on GitHub.
+    """
+    api = f"{origins.api}/{_repo_path(repo)}"
+    web = f"{origins.web}/{repo.owner}/{repo.name}"
+    data: JSON = {
+        "id": repo.id,
+        "node_id": node_id("R", repo.id),
+        "name": repo.name,
+        "full_name": f"{repo.owner}/{repo.name}",
+        "private": private,
+        "owner": simple_user(origins, repo.owner, store.user_id(repo.owner)),
+        "html_url": web,
+        "description": None,
+        "fork": False,
+        "url": api,
+        "releases_url": f"{api}/releases{{/id}}",
+        "tags_url": f"{api}/tags",
+        "clone_url": f"{web}.git",
+        "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
+        "pushed_at": "2024-01-01T00:00:00Z",
+        "size": 0,
+        "archived": False,
+        "disabled": False,
+        "visibility": "private" if private else "public",
+        "default_branch": "main",
+    }
+    if permissions is not None:
+        data["permissions"] = permissions
+    return data
+
+
 def error_json(
     status: int,
     message: str,

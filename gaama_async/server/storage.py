@@ -85,7 +85,9 @@ def blob_etag(asset: Asset) -> str:
 def _check_signature(request: web.Request, svc: Services) -> web.Response | None:
     query = request.query
     expiry, disposition, sig = query.get("se", ""), query.get("rscd", ""), query.get("sig", "")
-    expected = _signature(svc.secret, request.path, expiry, disposition)
+    # Signed over the path below the origin's mount point, which enterprise mode prefixes.
+    path = f"{STORAGE_PREFIX}/{request.match_info['repo_id']}/{request.match_info['blob']}"
+    expected = _signature(svc.secret, path, expiry, disposition)
     if not hmac.compare_digest(expected, sig):
         return xml_error(403, "AuthenticationFailed")
     fault = fault_of(request)
@@ -100,9 +102,13 @@ def _check_signature(request: web.Request, svc: Services) -> web.Response | None
 
 @named("storage")
 async def storage_get(request: web.Request) -> web.StreamResponse:
-    """Serve the bytes behind a signed URL."""
+    """Serve the bytes behind a signed URL.
+
+    A token is refused as on github.com's blob hosts, except in enterprise mode: there storage
+    shares the instance's origin, so clients rightly keep ``Authorization`` on the redirect.
+    """
     svc = services(request)
-    if "Authorization" in request.headers:
+    if "Authorization" in request.headers and not svc.config.enterprise:
         return xml_error(400, "InvalidArgument")
     rejected = _check_signature(request, svc)
     if rejected is not None:
