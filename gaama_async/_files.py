@@ -66,20 +66,24 @@ async def open_for_reading(path: Path) -> Any:
 
 
 async def read_from(
-    handle: Any, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
+    handle: Any, length: int, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
 ) -> AsyncIterator[bytes]:
-    """Yield an open handle's bytes from its current position, feeding ``hasher``."""
-    while chunk := await handle.read(chunk_size):
+    """Yield ``length`` bytes of an open handle from its position, feeding ``hasher``."""
+    while length > 0 and (chunk := await handle.read(min(chunk_size, length))):
+        length -= len(chunk)
         if hasher is not None:
             await _in_pool(hasher.update, chunk)
         yield chunk
 
 
-async def sha256_of(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
-    """Hex sha256 of a file, read in chunks."""
+async def sha256_of(path: Path, *, offset: int = 0, length: int | None = None) -> str:
+    """Hex sha256 of a file, or of ``length`` bytes of it from ``offset``, read in chunks."""
     hasher = hashlib.sha256()
-    async for _ in read_chunks(path, hasher=hasher, chunk_size=chunk_size):
-        pass
+    async with aiofiles.open(path, "rb") as handle:
+        await handle.seek(offset)
+        remaining = length if length is not None else (await file_size(path)) - offset
+        async for _ in read_from(handle, remaining, hasher=hasher):
+            pass
     return hasher.hexdigest()
 
 

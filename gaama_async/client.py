@@ -19,16 +19,15 @@ from urllib.parse import quote
 import anyio
 
 from ._concurrency import run_all
-from ._files import UnsafeNameError, file_size, safe_filename, sha256_of, write_empty
+from ._files import UnsafeNameError, safe_filename, write_empty
 from ._http import GitHubHTTP, auth_header
-from ._names import normalize_asset_name
+from ._publisher import LocalFile, Publisher, local_files, plan_additions
 from ._retry import RetryPolicy, TransientError
 from .download import DownloadTarget, download_file, fetch_small
-from .errors import AssetConflictError, DownloadError, GaamaError, NotFoundError, PublishError
-from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestEntry, ManifestError
+from .errors import DownloadError, GaamaError, NotFoundError, PublishError
+from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestError
 from .models import Asset, Release
 from .progress import ProgressCallback
-from .upload import UploadSource, upload_asset
 
 log = logging.getLogger("gaama_async")
 
@@ -36,6 +35,9 @@ DEFAULT_API_URL = "https://api.github.com"
 # Ranges this size keep per-request overhead (one round trip each) near 3% on a CDN-like
 # link of 25 MiB/s per connection, while the hash of the written prefix stays close behind.
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
+# GitHub refuses assets of "2 GB" or more, and whether that is 10**9 or 2**30 based is
+# unverified: stay under both. Larger files are published as parts.
+DEFAULT_MAX_ASSET_SIZE = 2 * 10**9 - 2**20
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -78,6 +80,7 @@ class GaAMA:
         api_url: str | None = None,
         max_concurrency: int = 8,
         part_size: int = DEFAULT_PART_SIZE,
+        max_asset_size: int = DEFAULT_MAX_ASSET_SIZE,
         max_rate_limit_wait: float = 900.0,
         secondary_rate_limit_wait: float = 60.0,
         retry: RetryPolicy | None = None,
@@ -100,6 +103,9 @@ class GaAMA:
             raise ValueError("part_size must be positive")
         self.max_concurrency = max_concurrency
         self.part_size = part_size
+        if max_asset_size < 1:
+            raise ValueError("max_asset_size must be positive")
+        self.max_asset_size = max_asset_size
         self.progress = progress
         self._limiter = anyio.CapacityLimiter(max_concurrency)
         self._http = GitHubHTTP(
@@ -192,19 +198,28 @@ class GaAMA:
         ``AssetConflictError`` unless ``overwrite=True``.
         """
         tag = tag or _default_tag()
-        sources = await _local_sources(files)
+        files_to_send = await local_files(files)
         try:
             existing: Release | None = await self.get_release(tag)
         except NotFoundError:
             existing = None
         if existing is None:
-            return await self._publish_new(tag, sources, name, body, draft, prerelease)
-        return await self._add_to_release(existing, sources, overwrite)
+            return await self._publish_new(tag, files_to_send, name, body, draft, prerelease)
+        return await self._add_to_release(existing, files_to_send, overwrite)
+
+    def _publisher(self, release: Release) -> Publisher:
+        return Publisher(
+            self._http,
+            release,
+            limiter=self._limiter,
+            max_asset_size=self.max_asset_size,
+            progress=self.progress,
+        )
 
     async def _publish_new(
         self,
         tag: str,
-        sources: list[UploadSource],
+        files: list[LocalFile],
         name: str | None,
         body: str | None,
         draft: bool,
@@ -220,9 +235,10 @@ class GaAMA:
             retry=False,
         )  # fmt: skip
         release = Release.from_json(created)
+        publisher = self._publisher(release)
         try:
-            entries = await self._upload_sources(release, sources, {})
-            await self._write_manifest(release, Manifest().merged(entries), None)
+            entries = await publisher.put_files(files)
+            await publisher.write_manifest(Manifest().merged(entries), None)
             if not draft:
                 await self._http.json(
                     "PATCH",
@@ -258,74 +274,26 @@ class GaAMA:
             except (GaamaError, TransientError) as exc:
                 log.warning("could not delete draft release %s: %s", release.id, exc)
 
-    async def _upload_sources(
-        self, release: Release, sources: Sequence[UploadSource], stored_names: dict[str, str]
-    ) -> list[ManifestEntry]:
-        """Upload concurrently; ``stored_names`` maps a source to a temporary asset name."""
-
-        def job(source: UploadSource) -> Any:
-            async def run() -> ManifestEntry:
-                if source.size == 0:
-                    return ManifestEntry(source.name, None, 0, EMPTY_SHA256)
-                _, sha256 = await upload_asset(
-                    self._http,
-                    release,
-                    source,
-                    stored_name=stored_names.get(source.name),
-                    progress=self.progress,
-                )
-                final = normalize_asset_name(source.name)
-                return ManifestEntry(source.name, final, source.size, sha256)
-
-            return run
-
-        return await run_all([job(s) for s in sources], self._limiter)
-
-    async def _write_manifest(
-        self, release: Release, manifest: Manifest, old: Asset | None
-    ) -> None:
-        data = manifest.to_bytes()
-        source = UploadSource(MANIFEST_NAME, len(data), data=data)
-        if old is None:
-            await upload_asset(self._http, release, source)
-            return
-        await self._replace_asset(release, source, old)
-
-    async def _replace_asset(self, release: Release, source: UploadSource, old: Asset) -> str:
-        """Replace ``old``: upload under a temporary name, verify, delete old, rename.
-
-        The name is missing only between the delete and the rename; returns the new sha256.
-        """
-        temporary = f"{old.name}.gaama-replacing"
-        new, sha256 = await upload_asset(
-            self._http, release, source, stored_name=temporary, progress=self.progress
-        )
-        await self._http.json("DELETE", old.url, what=f"old asset '{old.name}'")
-        await self._http.json(
-            "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name}
-        )
-        return sha256
-
     async def _add_to_release(
-        self, release: Release, sources: list[UploadSource], overwrite: bool
+        self, release: Release, files: list[LocalFile], overwrite: bool
     ) -> Release:
         assets = await self._assets_of(release)
-        by_name = {a.name: a for a in assets}
         manifest = await self._read_manifest(assets) or Manifest()
-        plan = await _plan_additions(sources, by_name, manifest, overwrite, release.tag)
-        leftovers = [a for a in assets if not a.is_uploaded]
+        plan = await plan_additions(
+            files, assets, manifest, overwrite=overwrite,
+            max_asset_size=self.max_asset_size, tag=release.tag,
+        )  # fmt: skip
+        publisher = self._publisher(release)
         try:
-            for leftover in leftovers:  # starter placeholders block their names (spec 6.9.4)
-                await self._http.json("DELETE", leftover.url, what=f"leftover '{leftover.name}'")
-            new = [s for s, old in plan if old is None]
-            entries = await self._upload_sources(release, new, {})
-            for source, old in plan:
-                if old is not None:
-                    sha256 = await self._replace_asset(release, source, old)
-                    entries.append(ManifestEntry(source.name, old.name, source.size, sha256))
+            # starter placeholders block their names (spec 6.9.4)
+            await publisher.delete(a for a in assets if not a.is_uploaded)
+            entries = await publisher.put_files(plan.upload)
+            entries += await publisher.put_files(plan.replace, plan.replacing)
+            await publisher.delete(plan.obsolete)
+            entries += plan.empty
             if entries:
-                merged = manifest.merged(entries)
-                await self._write_manifest(release, merged, by_name.get(MANIFEST_NAME))
+                old = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+                await publisher.write_manifest(manifest.merged(entries), old)
         except BaseException as exc:
             raise _as_publish_error(exc, release.tag) from exc
         return await self._release_by_id(release)
@@ -367,99 +335,46 @@ class GaAMA:
         paths += await run_all([job(t) for t in targets])
         if refused:
             raise DownloadError(
-                f"Refused {len(refused)} asset(s) with unsafe names ({', '.join(refused)}); "
+                f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
                 "the other files were downloaded."
             )
         return sorted(paths)
 
 
-async def _local_sources(files: Iterable[str | os.PathLike[str]]) -> list[UploadSource]:
-    """Check every file before anything is created on GitHub."""
-    sources: list[UploadSource] = []
-    seen: dict[str, str] = {}
-    for item in files:
-        path = Path(item)
-        if not await anyio.Path(path).is_file():
-            problem = "is a directory" if await anyio.Path(path).is_dir() else "does not exist"
-            raise PublishError(f"Cannot publish '{path}': it {problem}.")
-        stored = normalize_asset_name(path.name)
-        if stored in seen or stored == MANIFEST_NAME:
-            raise PublishError(
-                f"'{path.name}' would be stored as '{stored}', which "
-                + (f"'{seen[stored]}' also becomes" if stored in seen else "gaama reserves")
-                + "; rename one of them."
-            )
-        seen[stored] = path.name
-        sources.append(UploadSource(path.name, await file_size(path), path=path))
-    if not sources:
-        raise PublishError("Nothing to publish: pass at least one file.")
-    return sources
-
-
-async def _plan_additions(
-    sources: list[UploadSource],
-    by_name: dict[str, Asset],
-    manifest: Manifest,
-    overwrite: bool,
-    tag: str,
-) -> list[tuple[UploadSource, Asset | None]]:
-    """Decide per file: skip (identical), upload (new), or replace (``overwrite``)."""
-    plan: list[tuple[UploadSource, Asset | None]] = []
-    known = manifest.by_asset()
-    for source in sources:
-        stored = normalize_asset_name(source.name)
-        old = by_name.get(stored)
-        if source.size == 0:
-            entry = manifest.by_name().get(source.name)
-            if entry is None or entry.size != 0 or overwrite:
-                plan.append((source, None))
-            continue
-        if old is None or not old.is_uploaded:
-            plan.append((source, None))
-            continue
-        remote_sha = old.sha256 or (known[stored].sha256 if stored in known else None)
-        if old.size == source.size and remote_sha == await _entry_sha(source):
-            log.info("skipping '%s': identical asset already on '%s'", source.name, tag)
-            continue
-        if not overwrite:
-            raise AssetConflictError(
-                f"Release '{tag}' already has a different '{stored}' (for '{source.name}'): "
-                "pass overwrite=True to replace it."
-            )
-        plan.append((source, old))
-    return plan
-
-
-async def _entry_sha(source: UploadSource) -> str:
-    return await sha256_of(source.path) if source.path else EMPTY_SHA256
-
-
 def _download_plan(
     assets: Sequence[Asset], manifest: Manifest | None, destination: Path
 ) -> tuple[list[DownloadTarget], list[Path], list[str]]:
-    """What to fetch, which empty files to recreate, and which names were refused as unsafe."""
+    """What to fetch, which empty files to recreate, and which files were refused (unsafe
+    names, or parts missing from the release)."""
     targets: list[DownloadTarget] = []
     empties: list[Path] = []
     refused: list[str] = []
-    entries = manifest.by_asset() if manifest else {}
-    for asset in assets:
-        if asset.name == MANIFEST_NAME or not asset.is_uploaded:
-            continue
-        entry = entries.get(asset.name)
-        name = entry.name if entry else asset.name
-        try:
-            final = destination / safe_filename(name)
-        except UnsafeNameError:
-            refused.append(repr(name))
-            continue
-        sha = entry.sha256 if entry else asset.sha256
-        targets.append(DownloadTarget.whole(asset, final, sha))
+    usable = {a.name: a for a in assets if a.is_uploaded}
+    claimed = {MANIFEST_NAME}
     for entry in manifest.files if manifest else ():
-        if entry.asset is None and entry.size == 0:
-            try:
-                empties.append(destination / safe_filename(entry.name))
-            except UnsafeNameError:
-                refused.append(repr(entry.name))
+        claimed.update(entry.asset_names)
+        try:
+            final = destination / safe_filename(entry.name)
+        except UnsafeNameError:
+            refused.append(f"{entry.name!r} (unsafe name)")
+            continue
+        if entry.size == 0 and not entry.asset_names:
+            empties.append(final)
+        elif all(n in usable for n in entry.asset_names):
+            pieces = tuple(usable[n] for n in entry.asset_names)
+            piece_sha = tuple(p.sha256 for p in entry.parts) or (entry.sha256,)
+            targets.append(DownloadTarget(final, entry.size, entry.sha256, pieces, piece_sha))
+        else:
+            refused.append(f"{entry.name!r} (assets missing from the release)")
+    for asset in assets:
+        if asset.name in claimed or not asset.is_uploaded:
+            continue
+        try:
+            targets.append(
+                DownloadTarget.whole(asset, destination / safe_filename(asset.name), asset.sha256)
+            )
+        except UnsafeNameError:
+            refused.append(f"{asset.name!r} (unsafe name)")
     return targets, empties, refused
 
 

@@ -22,16 +22,64 @@ class ManifestError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ManifestPart:
+    """One asset holding bytes ``[offset, offset + size)`` of a file split past 2 GiB."""
+
+    asset: str
+    offset: int
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset,
+            "offset": self.offset,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ManifestPart:
+        if not isinstance(data, dict):
+            raise ManifestError("manifest part is not an object")
+        asset, offset, size, sha = (data.get(k) for k in ("asset", "offset", "size", "sha256"))
+        if not (
+            isinstance(asset, str)
+            and isinstance(offset, int)
+            and isinstance(size, int)
+            and offset >= 0
+            and size > 0
+            and isinstance(sha, str)
+            and _SHA256.match(sha)
+        ):
+            raise ManifestError(f"malformed manifest part {data!r:.200}")
+        return cls(asset, offset, size, sha)
+
+
+@dataclass(frozen=True, slots=True)
 class ManifestEntry:
-    """One published file. ``asset`` is None for an empty file, which has no asset."""
+    """One published file: in one asset, in ``parts`` (split), or in none (empty file)."""
 
     name: str
     asset: str | None
     size: int
     sha256: str
+    parts: tuple[ManifestPart, ...] = ()
+
+    @property
+    def asset_names(self) -> tuple[str, ...]:
+        """Every asset holding this file's bytes, in file order."""
+        if self.parts:
+            return tuple(p.asset for p in self.parts)
+        return (self.asset,) if self.asset else ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "asset": self.asset, "size": self.size, "sha256": self.sha256}
+        data: dict[str, Any] = {
+            "name": self.name, "asset": self.asset, "size": self.size, "sha256": self.sha256,
+        }  # fmt: skip
+        if self.parts:
+            data["parts"] = [p.to_json() for p in self.parts]
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> ManifestEntry:
@@ -49,7 +97,15 @@ class ManifestEntry:
         if not valid:
             raise ManifestError(f"malformed manifest entry {data!r:.200}")
         assert isinstance(size, int)
-        return cls(name=str(name), asset=asset, size=size, sha256=str(sha))
+        parts = tuple(ManifestPart.from_json(p) for p in data.get("parts") or ())
+        offset = 0
+        for part in parts:
+            if part.offset != offset:
+                raise ManifestError(f"parts of {name!r} do not cover the file in order")
+            offset += part.size
+        if parts and offset != size:
+            raise ManifestError(f"parts of {name!r} do not add up to its size")
+        return cls(name=str(name), asset=asset, size=size, sha256=str(sha), parts=parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +115,8 @@ class Manifest:
     files: tuple[ManifestEntry, ...] = ()
 
     def by_asset(self) -> dict[str, ManifestEntry]:
-        return {e.asset: e for e in self.files if e.asset is not None}
+        """Each asset name to the file it belongs to (split files appear once per part)."""
+        return {name: e for e in self.files for name in e.asset_names}
 
     def by_name(self) -> dict[str, ManifestEntry]:
         return {e.name: e for e in self.files}

@@ -26,12 +26,14 @@ log = logging.getLogger("gaama_async")
 
 @dataclass(frozen=True, slots=True)
 class UploadSource:
-    """What to upload: a file on disk (streamed) or a small in-memory document."""
+    """What to upload: ``size`` bytes of a file from ``offset`` (streamed), or a small
+    in-memory document. ``name`` is the name to send; GitHub may store it renamed."""
 
     name: str
     size: int
     path: Path | None = None
     data: bytes | None = None
+    offset: int = 0
 
     @property
     def content_type(self) -> str:
@@ -70,8 +72,10 @@ class _HashingBody:
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         if self._handle is not None:
-            await self._handle.seek(0)
-            chunks = read_from(self._handle, hasher=self.hasher, chunk_size=CHUNK_SIZE)
+            await self._handle.seek(self.source.offset)
+            chunks = read_from(
+                self._handle, self.source.size, hasher=self.hasher, chunk_size=CHUNK_SIZE
+            )
         else:
             chunks = _memory_chunks(self.source.data or b"", self.hasher)
         async for chunk in chunks:
@@ -194,7 +198,7 @@ async def _recover_after_failure(http: GitHubHTTP, release: Release, name: str) 
 
 async def _source_sha256(source: UploadSource) -> str:
     if source.path is not None:
-        return await sha256_of(source.path)
+        return await sha256_of(source.path, offset=source.offset, length=source.size)
     return hashlib.sha256(source.data or b"").hexdigest()
 
 
