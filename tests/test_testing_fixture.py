@@ -1,0 +1,90 @@
+"""gaama_async.testing, used the way a user's own test suite would use it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from gaama_async import GaAMA, RetryPolicy
+from gaama_async.server import Fault, ReleaseServer
+from gaama_async.testing import LocalGitHub, local_github
+
+pytestmark = pytest.mark.anyio
+
+
+async def load_model(client: GaAMA, directory: Path) -> Path:
+    """A stand-in for a user's service start-up: download the model, return its path."""
+    [path] = await client.download("v1", directory, include="*.bin")
+    return path
+
+
+async def test_client_publishes_and_a_service_downloads_through_a_fault(
+    gaama_client: GaAMA, gaama_server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "model.bin").write_bytes(b"weights" * 1000)
+    await gaama_client.publish("v1", [tmp_path / "model.bin"])
+    gaama_server.faults.add(Fault("status", route="api.download_asset", status=502))
+
+    path = await load_model(gaama_client, tmp_path / "models")
+
+    assert path.read_bytes() == b"weights" * 1000
+    assert gaama_server.counters.faults_injected["status"] == 1
+    assert gaama_server.counters.statuses[502] == 1
+
+
+async def test_env_points_a_plain_client_at_the_local_server(
+    gaama_env: LocalGitHub, tmp_path: Path
+) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    async with GaAMA(retry=RetryPolicy(attempts=2, initial_wait=0.01)) as client:
+        release = await client.publish("v2", [tmp_path / "config.json"])
+    assert os.environ["GAAMA_API_URL"] == gaama_env.api_url
+    assert os.environ["GITHUB_TOKEN"] == gaama_env.token
+    assert client.owner == "acme" and client.repository == "models"
+    assert [a.name for a in release.assets if a.name == "config.json"] == ["config.json"]
+    assert "GH_TOKEN" not in os.environ
+
+
+async def test_local_github_works_without_fixtures_and_cleans_up(tmp_path: Path) -> None:
+    (tmp_path / "encoder.bin").write_bytes(b"e" * 10)
+    async with local_github(repo="team/encoders", enterprise=True) as gh:
+        root = gh.server.config.root
+        assert gh.api_url.endswith("/api/v3") and gh.faults is gh.server.faults
+        assert gh.env()["GITHUB_REPOSITORY"] == "team/encoders"
+        await gh.client.publish("v1", [tmp_path / "encoder.bin"])
+        names = sorted(a.name for a in await gh.client.list_assets("v1"))
+        assert names == ["encoder.bin", "gaama-manifest.json"]
+        assert gh.counters.requests["upload"] == 2
+    assert not root.exists()
+
+
+USER_TEST = """
+import pytest
+from gaama_async.server import Fault
+
+
+@pytest.mark.anyio
+async def test_publish_with_a_flaky_upload(gaama_client, gaama_server, tmp_path):
+    (tmp_path / "w.bin").write_bytes(b"x" * 100)
+    gaama_server.faults.add(Fault("status", route="upload", status=503))
+    release = await gaama_client.publish("v1", [tmp_path / "w.bin"])
+    assert "w.bin" in [a.name for a in release.assets]
+    assert gaama_server.counters.faults_injected["status"] == 1
+"""
+
+
+async def test_the_plugin_loads_by_entry_point_in_a_fresh_pytest(tmp_path: Path) -> None:
+    (tmp_path / "test_user.py").write_text(textwrap.dedent(USER_TEST))
+    result = await anyio.run_process(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        cwd=tmp_path,
+        check=False,
+    )
+    output = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 0, output[-3000:]
+    assert "1 passed" in output
