@@ -228,3 +228,22 @@ class ResumableFile:
             for path in (self.path, self.state_path):
                 with contextlib.suppress(FileNotFoundError):
                     await _in_pool(os.unlink, path)
+
+
+async def read_bytes_if_any(path: Path) -> bytes | None:
+    """A small file's bytes, or None when it does not exist."""
+    try:
+        return bytes(await _in_pool(path.read_bytes))
+    except FileNotFoundError:
+        return None
+
+
+async def write_bytes_atomically(path: Path, data: bytes) -> None:
+    await _in_pool(_write_atomically, path, data)
+
+
+async def stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return await _in_pool(os.stat, path)  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        return None

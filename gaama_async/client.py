@@ -22,6 +22,7 @@ from ._concurrency import run_all
 from ._files import UnsafeNameError, safe_filename, write_empty
 from ._http import GitHubHTTP, auth_header
 from ._publisher import LocalFile, Publisher, local_files, plan_additions
+from ._record import FolderRecord
 from ._retry import RetryPolicy, TransientError
 from .download import DownloadTarget, download_file, fetch_small
 from .errors import DownloadError, GaamaError, NotFoundError, PublishError
@@ -322,17 +323,33 @@ class GaAMA:
         targets = [t for t in targets if _selected(_names_of(t), include, exclude)]
         empties = [p for p in empties if _selected((p.name,), include, exclude)]
 
-        def job(target: DownloadTarget) -> Any:
-            return lambda: download_file(
-                self._http,
-                target,
-                limiter=self._limiter,
-                part_size=self.part_size,
-                progress=self.progress,
-            )
+        record = FolderRecord(destination)
+        await record.load()
+        present = [
+            t for t in targets if await record.is_present(t.path, t.size, t.sha256, t.pieces)
+        ]
+        missing = [t for t in targets if t not in present]
 
-        paths = [await write_empty(p) for p in empties]
-        paths += await run_all([job(t) for t in targets])
+        def job(target: DownloadTarget) -> Any:
+            async def run() -> Path:
+                path = await download_file(
+                    self._http,
+                    target,
+                    limiter=self._limiter,
+                    part_size=self.part_size,
+                    progress=self.progress,
+                )
+                await record.note(path, target.sha256, target.pieces)
+                return path
+
+            return run
+
+        paths = [await write_empty(p) for p in empties] + [t.path for t in present]
+        try:
+            paths += await run_all([job(t) for t in missing])
+        finally:
+            with anyio.CancelScope(shield=True):
+                await record.save()
         if refused:
             raise DownloadError(
                 f"Could not download {len(refused)} file(s): {', '.join(refused)}; "

@@ -33,3 +33,8 @@ def sha256_file(path: Path) -> str:
         while block := handle.read(1 << 20):
             hasher.update(block)
     return hasher.hexdigest()
+
+
+def listing(folder: Path) -> list[str]:
+    """The names in ``folder``, without the download record gaama keeps there."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".gaama-downloads.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers import REPO, TOKEN, sha256_file, write_random
+from helpers import REPO, TOKEN, listing, sha256_file, write_random
 
 from gaama_async import GaAMA, NotFoundError, PublishError
 from gaama_async.manifest import MANIFEST_NAME
@@ -32,7 +32,7 @@ async def test_round_trip_of_empty_small_and_oddly_named_files(
     paths = await client.download("v1", tmp_path / "out")
     assert sorted(p.name for p in paths) == sorted(sizes)
     assert {p.name: sha256_file(p) for p in paths} == digests
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(sizes)
+    assert listing(tmp_path / "out") == sorted(sizes)
 
 
 async def test_large_file_round_trip(client: GaAMA, tmp_path: Path) -> None:

@@ -1,0 +1,99 @@
+"""What a destination folder already holds, verified: the record behind warm restarts.
+
+A service restarting with its models already downloaded should transfer nothing and hash
+nothing. After each verified download we note the file's size, mtime and sha256 and the
+assets it came from; a later download trusts a file whose stat and assets still match.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._files import read_bytes_if_any, sha256_of, stat_or_none, write_bytes_atomically
+from .models import Asset
+
+RECORD_NAME = ".gaama-downloads.json"
+RECORD_FORMAT = 1
+
+
+def asset_identity(assets: tuple[Asset, ...]) -> list[list[Any]]:
+    """Enough to tell that the remote bytes are still the ones recorded."""
+    return [[a.id, a.size, a.updated_at, a.digest] for a in assets]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One verified file in the folder."""
+
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    assets: list[list[Any]]
+
+    def matches(self, size: int, mtime_ns: int, assets: tuple[Asset, ...]) -> bool:
+        return (self.size, self.mtime_ns, self.assets) == (size, mtime_ns, asset_identity(assets))
+
+
+def parse_record(raw: bytes | None) -> dict[str, FileRecord]:
+    """The records of a folder; empty for a missing or damaged record file."""
+    try:
+        data = json.loads(raw or b"")
+        if data.get("format") != RECORD_FORMAT:
+            return {}
+        return {
+            str(name): FileRecord(int(r["size"]), int(r["mtime_ns"]), r["sha256"], r["assets"])
+            for name, r in data["files"].items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def render_record(records: dict[str, FileRecord]) -> bytes:
+    files = {
+        name: {"size": r.size, "mtime_ns": r.mtime_ns, "sha256": r.sha256, "assets": r.assets}
+        for name, r in sorted(records.items())
+    }
+    return json.dumps({"format": RECORD_FORMAT, "files": files}, indent=1).encode()
+
+
+class FolderRecord:
+    """The record file of one destination folder, loaded once per download call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / RECORD_NAME
+        self.files: dict[str, FileRecord] = {}
+        self._changed = False
+
+    async def load(self) -> None:
+        self.files = parse_record(await read_bytes_if_any(self.path))
+
+    async def is_present(
+        self, path: Path, size: int, sha256: str | None, assets: tuple[Asset, ...]
+    ) -> bool:
+        """Whether ``path`` already holds these bytes: by record (no hashing), else by hash."""
+        stat = await stat_or_none(path)
+        if stat is None or stat.st_size != size:
+            return False
+        known = self.files.get(path.name)
+        if known is not None and known.matches(size, stat.st_mtime_ns, assets):
+            return True
+        if sha256 is None or await sha256_of(path) != sha256:
+            return False
+        await self.note(path, sha256, assets)
+        return True
+
+    async def note(self, path: Path, sha256: str | None, assets: tuple[Asset, ...]) -> None:
+        """Remember a file just verified."""
+        stat = await stat_or_none(path)
+        if stat is not None:
+            identity = asset_identity(assets)
+            self.files[path.name] = FileRecord(stat.st_size, stat.st_mtime_ns, sha256, identity)
+            self._changed = True
+
+    async def save(self) -> None:
+        if self._changed:
+            await write_bytes_atomically(self.path, render_record(self.files))
+            self._changed = False

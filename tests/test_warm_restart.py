@@ -1,0 +1,74 @@
+"""A second download of what is already there transfers no asset bytes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import sha256_file, write_random
+
+from gaama_async import GaAMA
+from gaama_async.server import ReleaseServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def _publish(client: GaAMA, tmp_path: Path) -> dict[str, str]:
+    src = tmp_path / "src"
+    src.mkdir()
+    digests = {
+        f"f{i}.bin": write_random(src / f"f{i}.bin", 50_000 * (i + 1), seed=i) for i in range(4)
+    }
+    await client.publish("v1", [src / n for n in digests])
+    return digests
+
+
+async def test_warm_restart_fetches_only_the_manifest(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(client, tmp_path)
+    out = tmp_path / "out"
+    first = await client.download("v1", out)
+    server.counters.reset()
+
+    second = await client.download("v1", out)
+
+    assert second == first
+    assert server.counters.requests["storage"] == 1  # the manifest
+    assert server.counters.requests["api.download_asset"] == 1
+
+
+async def test_a_changed_or_damaged_local_file_is_fetched_again(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    digests = await _publish(client, tmp_path)
+    out = tmp_path / "out"
+    await client.download("v1", out)
+    damaged = out / "f2.bin"
+    data = bytearray(damaged.read_bytes())
+    data[10] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    os.utime(damaged, ns=(1, 1))
+    (out / "f3.bin").unlink()
+    server.counters.reset()
+
+    await client.download("v1", out)
+
+    assert server.counters.requests["storage"] == 1 + 2
+    assert {p: sha256_file(out / p) for p in digests} == digests
+
+
+async def test_files_present_without_a_record_are_verified_by_hash(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(client, tmp_path)
+    out = tmp_path / "out"
+    await client.download("v1", out)
+    (out / ".gaama-downloads.json").unlink()
+    server.counters.reset()
+
+    await client.download("v1", out)
+
+    assert server.counters.requests["storage"] == 1
+    assert (out / ".gaama-downloads.json").exists()
