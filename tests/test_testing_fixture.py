@@ -88,3 +88,24 @@ async def test_the_plugin_loads_by_entry_point_in_a_fresh_pytest(tmp_path: Path)
     output = result.stdout.decode() + result.stderr.decode()
     assert result.returncode == 0, output[-3000:]
     assert "1 passed" in output
+
+
+# The example of README's "Testing your own service", verbatim.
+
+
+async def readme_load_model(path: Path) -> list[Path]:  # your service's start-up code
+    async with GaAMA(repo="acme/models") as client:
+        return await client.download("v1", path)
+
+
+async def test_readme_example(
+    gaama_env: LocalGitHub, gaama_client: GaAMA, gaama_server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    await gaama_client.publish("v1", [tmp_path / "model.bin"])
+    gaama_server.faults.add(Fault("cut", route="storage", after_bytes=3))
+
+    [path] = await readme_load_model(tmp_path / "models")
+
+    assert path.read_bytes() == b"weights"
+    assert gaama_server.counters.faults_injected["cut"] == 1
