@@ -38,7 +38,7 @@ NOTES = [
     "themselves (resolving each asset's signed storage URL through the API's 302, 16 at a time "
     "for many assets; creating the draft release for `curl -T`). *in-process s* is the time "
     "inside gaama's publish/download call. *peak RSS* is the client process's maximum RSS "
-    "(`os.wait4`), the largest over the runs.",
+    "(GNU `time -f %M`), the largest over the runs.",
     "",
     "Fairness: one server process for all peers (separate from every client), same files, same "
     "release, same signed storage URLs; random (incompressible) payloads; every download is "

@@ -68,6 +68,8 @@ def _gaama072(venv: Path, missing: dict[str, str]) -> str | None:
 def prepare(venv_dir: Path) -> Tools:
     """Find or install curl, aria2c and gaama 0.7.2."""
     missing: dict[str, str] = {}
+    if _binary("time", "time", missing) is None:
+        missing["peak RSS"] = "GNU time missing: peak RSS includes the harness's size at fork"
     curl = _binary("curl", "curl", missing)
     aria2c = _binary("aria2c", "aria2", missing)
     old = _gaama072(venv_dir, missing)

@@ -29,6 +29,7 @@ def _repeat(bench: Bench, case: Case, attempt: Attempt, expected: dict[str, int]
     dest = bench.work / f"{case.scenario}-{case.profile}-{case.peer}".replace(" ", "_")
     for _ in range(bench.repeat):
         fresh_dir(dest)
+        os.sync()  # the previous run's writeback must not slow this one down
         try:
             run = attempt(dest)
         except Exception as exc:  # a peer's failure is a result, not a crash of the harness
@@ -178,6 +179,8 @@ def warm_restart(bench: Bench, tag: str, name: str, size: int) -> list[Case]:
         case.runs.append(run)
         case.extra.setdefault("bytes_sent", []).append(counters["bytes_sent"])
         case.extra.setdefault("storage_requests", []).append(counters["storage_requests"])
+        case.extra.setdefault("storage_bodies", []).append(counters["storage_bodies"])
+        case.extra["storage_answers"] = counters["storage_answers"]
         case.extra["requests"] = counters["requests"]
     print(f"  warm restart: {case.extra}", flush=True)
     fresh_dir(dest)

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import signal
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,17 @@ def _config(root: Path, token: str, max_asset_size: int | None) -> ServerConfig:
 
 
 def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The counters without the per-request log, plus storage requests and statuses."""
+    """The counters without the per-request log; storage requests by method and status."""
     requests: dict[str, int] = snapshot["requests"]
+    storage = [r for r in snapshot["log"] if r["route"].startswith("storage")]
+    answers = Counter(f"{r['method']} {r['status']}" for r in storage)
     return {
         "requests": requests,
         "statuses": snapshot["statuses"],
-        "storage_requests": sum(n for k, n in requests.items() if k.startswith("storage")),
+        "storage_requests": len(storage),
+        # Storage answers that carry asset bytes; a HEAD, 304 or 416 carries none.
+        "storage_bodies": answers["GET 200"] + answers["GET 206"],
+        "storage_answers": dict(answers),
         "bytes_sent": snapshot["bytes_sent"],
         "bytes_received": snapshot["bytes_received"],
         "connections_peak": snapshot["connections_peak"],
