@@ -18,9 +18,11 @@ from typing import Any
 
 import aiofiles
 import anyio
+import filelock
 
 CHUNK_SIZE = 1024 * 1024
 PARTIAL_SUFFIX = ".gaama-partial"
+LOCKS_FOLDER = ".gaama-locks"
 
 
 class UnsafeNameError(ValueError):
@@ -103,7 +105,8 @@ class PartialFile:
         self._handle: Any = None
 
     async def open(self) -> None:
-        self._handle = await aiofiles.open(self.path, "wb")
+        with anyio.CancelScope(shield=True):  # a cancelled open must not leak the handle
+            self._handle = await aiofiles.open(self.path, "wb")
 
     async def write(self, data: bytes) -> None:
         """Append ``data`` and hash it."""
@@ -195,7 +198,8 @@ class ResumableFile:
     async def open(self, size: int, *, fresh: bool) -> None:
         """Open the partial file, creating and preallocating it when ``fresh`` or missing."""
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        self._fd = await _in_pool(os.open, self.path, flags, 0o644)
+        with anyio.CancelScope(shield=True):  # a cancelled open must not leak the descriptor
+            self._fd = await _in_pool(os.open, self.path, flags, 0o644)
         current = (await _in_pool(os.fstat, self._fd)).st_size
         if fresh or current != size:
             await _in_pool(_preallocate, self._fd, size)
@@ -247,3 +251,11 @@ async def stat_or_none(path: Path) -> os.stat_result | None:
         return await _in_pool(os.stat, path)  # type: ignore[no-any-return]
     except FileNotFoundError:
         return None
+
+
+def file_lock(final: Path) -> filelock.AsyncFileLock:
+    """A lock beside ``final`` so that processes downloading into one folder fetch each
+    file once and never write the same partial file at the same time."""
+    locks = final.parent / LOCKS_FOLDER
+    locks.mkdir(exist_ok=True)
+    return filelock.AsyncFileLock(locks / f"{final.name}.lock")

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ._ratelimit import RateLimitGate, classify_rate_limit
+from ._ratelimit import AdaptiveConcurrency, RateLimitGate, WritePacer, classify_rate_limit
 from ._responses import error_for_status
 from ._retry import RETRYABLE_STATUSES, TRANSPORT_ERRORS, RetryPolicy, TransientError
 from ._version import __version__
@@ -28,6 +28,7 @@ log = logging.getLogger("gaama_async")
 API_VERSION = "2022-11-28"
 JSON_ACCEPT = "application/vnd.github+json"
 MAX_ERROR_BODY = 64 * 1024
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 BodyFactory = Callable[[], Any]
 
@@ -61,12 +62,16 @@ class GitHubHTTP:
         secondary_wait: float,
         connect_timeout: float,
         read_timeout: float,
+        concurrency: AdaptiveConcurrency,
+        write_interval: float,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._authorization = authorization
         self._trusted = {origin(self.api_url)}
         self.retry = retry
         self.gate = RateLimitGate()
+        self.concurrency = concurrency
+        self.pacer = WritePacer(write_interval)
         self._max_rate_limit_wait = max_rate_limit_wait
         self._secondary_wait = secondary_wait
         self._timeout = aiohttp.ClientTimeout(
@@ -150,6 +155,9 @@ class GitHubHTTP:
         waited = 0.0
         while True:
             await self.gate.wait()
+            if method in WRITE_METHODS:
+                await self.pacer.wait()
+                await self.gate.wait()
             try:
                 response = await self.session.request(
                     method,
@@ -163,6 +171,7 @@ class GitHubHTTP:
             except TRANSPORT_ERRORS as exc:
                 raise TransientError(f"{type(exc).__name__} during {what}") from exc
             if response.status < 400:
+                self.concurrency.note_success()
                 return response
             payload = await _read_error_payload(response)
             wait = self._rate_limit_wait(response, payload, what, waited)
@@ -196,6 +205,8 @@ class GitHubHTTP:
             )
         log.warning("%s rate limit during %s: waiting %.1f s", limit.kind, what, limit.wait)
         self.gate.block_for(limit.wait)
+        if limit.kind == "secondary":
+            self.concurrency.back_off()
         return limit.wait
 
     async def json(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:

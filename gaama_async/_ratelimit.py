@@ -7,12 +7,14 @@ client is told to wait.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
 
+log = logging.getLogger("gaama_async")
 _SECONDARY_MARKERS = (
     "secondary rate limit",
     "abuse detection",
@@ -78,3 +80,59 @@ class RateLimitGate:
         # A loop, not an Event: another task may push the deadline later while we sleep.
         while (remaining := self._open_at - time.monotonic()) > 0:  # noqa: ASYNC110
             await anyio.sleep(remaining)
+
+
+class AdaptiveConcurrency:
+    """The client's transfer limiter: halved after a secondary limit, then raised by one per
+    calm period, so a client that was told off does not come straight back at full force."""
+
+    def __init__(self, maximum: int, *, calm_period: float = 30.0) -> None:
+        self.maximum = maximum
+        self.limiter = anyio.CapacityLimiter(maximum)
+        self.calm_period = calm_period
+        self._calm_since = time.monotonic()
+
+    @property
+    def current(self) -> int:
+        return int(self.limiter.total_tokens)
+
+    def back_off(self) -> None:
+        lowered = max(1, self.current // 2)
+        if lowered < self.current:
+            log.warning("secondary rate limit: lowering concurrency to %d", lowered)
+        self.limiter.total_tokens = lowered
+        self._calm_since = time.monotonic()
+
+    def note_success(self) -> None:
+        now = time.monotonic()
+        if self.current < self.maximum and now - self._calm_since >= self.calm_period:
+            self.limiter.total_tokens = self.current + 1
+            self._calm_since = now
+
+
+class WritePacer:
+    """Spaces out writes as GitHub asks (one per ``interval`` seconds), after a small burst.
+
+    A token bucket: ``burst`` writes may go at once, then one per ``interval``. GitHub's
+    content-creation limit (80 a minute) is what this keeps a bulk publish under.
+    """
+
+    def __init__(self, interval: float, *, burst: int = 10) -> None:
+        self.interval = interval
+        self.burst = burst
+        self._tokens = float(burst)
+        self._updated = time.monotonic()
+        self._lock = anyio.Lock()
+
+    async def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) / self.interval)
+            self._updated = now
+            if self._tokens < 1:
+                delay = (1 - self._tokens) * self.interval
+                await anyio.sleep(delay)
+                self._tokens, self._updated = 1.0, time.monotonic()
+            self._tokens -= 1

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import read_bytes_if_any, sha256_of, stat_or_none, write_bytes_atomically
+from ._files import (
+    file_lock,
+    read_bytes_if_any,
+    sha256_of,
+    stat_or_none,
+    write_bytes_atomically,
+)
 from .models import Asset
 
 RECORD_NAME = ".gaama-downloads.json"
@@ -65,10 +71,15 @@ class FolderRecord:
     def __init__(self, folder: Path) -> None:
         self.path = folder / RECORD_NAME
         self.files: dict[str, FileRecord] = {}
-        self._changed = False
+        self._mine: dict[str, FileRecord] = {}
 
     async def load(self) -> None:
         self.files = parse_record(await read_bytes_if_any(self.path))
+
+    async def refresh(self) -> None:
+        """Take in what other processes recorded since ``load`` (ours win on conflict)."""
+        await self.load()
+        self.files.update(self._mine)
 
     async def is_present(
         self, path: Path, size: int, sha256: str | None, assets: tuple[Asset, ...]
@@ -90,10 +101,13 @@ class FolderRecord:
         stat = await stat_or_none(path)
         if stat is not None:
             identity = asset_identity(assets)
-            self.files[path.name] = FileRecord(stat.st_size, stat.st_mtime_ns, sha256, identity)
-            self._changed = True
+            record = FileRecord(stat.st_size, stat.st_mtime_ns, sha256, identity)
+            self.files[path.name] = self._mine[path.name] = record
 
     async def save(self) -> None:
-        if self._changed:
+        """Write the record, merged with what other processes wrote meanwhile."""
+        if not self._mine:
+            return
+        async with file_lock(self.path):
+            await self.refresh()
             await write_bytes_atomically(self.path, render_record(self.files))
-            self._changed = False

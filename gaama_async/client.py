@@ -19,9 +19,10 @@ from urllib.parse import quote
 import anyio
 
 from ._concurrency import run_all
-from ._files import UnsafeNameError, safe_filename, write_empty
+from ._files import UnsafeNameError, file_lock, safe_filename, write_empty
 from ._http import GitHubHTTP, auth_header
 from ._publisher import LocalFile, Publisher, local_files, plan_additions
+from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
 from ._retry import RetryPolicy, TransientError
 from .download import DownloadTarget, download_file, fetch_small
@@ -39,6 +40,7 @@ DEFAULT_PART_SIZE = 16 * 1024 * 1024
 # GitHub refuses assets of "2 GB" or more, and whether that is 10**9 or 2**30 based is
 # unverified: stay under both. Larger files are published as parts.
 DEFAULT_MAX_ASSET_SIZE = 2 * 10**9 - 2**20
+LARGE_FILE = 64 * 1024 * 1024
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -84,6 +86,7 @@ class GaAMA:
         max_asset_size: int = DEFAULT_MAX_ASSET_SIZE,
         max_rate_limit_wait: float = 900.0,
         secondary_rate_limit_wait: float = 60.0,
+        write_interval: float = 1.0,
         retry: RetryPolicy | None = None,
         connect_timeout: float = 30.0,
         read_timeout: float = 120.0,
@@ -108,7 +111,8 @@ class GaAMA:
             raise ValueError("max_asset_size must be positive")
         self.max_asset_size = max_asset_size
         self.progress = progress
-        self._limiter = anyio.CapacityLimiter(max_concurrency)
+        self._concurrency = AdaptiveConcurrency(max_concurrency)
+        self._limiter = self._concurrency.limiter
         self._http = GitHubHTTP(
             api_url=self.api_url,
             authorization=auth_header(token, username, password),
@@ -117,6 +121,8 @@ class GaAMA:
             secondary_wait=secondary_rate_limit_wait,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            concurrency=self._concurrency,
+            write_interval=write_interval,
         )
 
     def __repr__(self) -> str:
@@ -332,14 +338,19 @@ class GaAMA:
 
         def job(target: DownloadTarget) -> Any:
             async def run() -> Path:
-                path = await download_file(
-                    self._http,
-                    target,
-                    limiter=self._limiter,
-                    part_size=self.part_size,
-                    progress=self.progress,
-                )
-                await record.note(path, target.sha256, target.pieces)
+                async with file_lock(target.path):
+                    if await _fetched_meanwhile(record, target):
+                        return target.path
+                    path = await download_file(
+                        self._http,
+                        target,
+                        limiter=self._limiter,
+                        part_size=self.part_size,
+                        progress=self.progress,
+                    )
+                    await record.note(path, target.sha256, target.pieces)
+                    if target.size >= LARGE_FILE:  # spare other processes hashing it
+                        await record.save()
                 return path
 
             return run
@@ -393,6 +404,14 @@ def _download_plan(
         except UnsafeNameError:
             refused.append(f"{asset.name!r} (unsafe name)")
     return targets, empties, refused
+
+
+async def _fetched_meanwhile(record: FolderRecord, target: DownloadTarget) -> bool:
+    """Whether another process finished ``target`` while we waited for its lock."""
+    if not await anyio.Path(target.path).exists():
+        return False
+    await record.refresh()
+    return await record.is_present(target.path, target.size, target.sha256, target.pieces)
 
 
 def _names_of(target: DownloadTarget) -> tuple[str, ...]:

@@ -27,6 +27,11 @@ async def server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
 @pytest.fixture
 async def client(server: ReleaseServer) -> AsyncIterator[GaAMA]:
     async with GaAMA(
-        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, max_rate_limit_wait=5
+        repo=REPO,
+        token=TOKEN,
+        api_url=server.api_url,
+        retry=FAST_RETRY,
+        max_rate_limit_wait=5,
+        write_interval=0,
     ) as running:
         yield running

@@ -37,4 +37,5 @@ def sha256_file(path: Path) -> str:
 
 def listing(folder: Path) -> list[str]:
     """The names in ``folder``, without the download record gaama keeps there."""
-    return sorted(p.name for p in folder.iterdir() if p.name != ".gaama-downloads.json")
+    hidden = (".gaama-downloads.json", ".gaama-locks")
+    return sorted(p.name for p in folder.iterdir() if p.name not in hidden)

@@ -202,7 +202,10 @@ async def test_sigkill_at_random_points_then_finish_gives_identical_bytes(
     resumed_from = []
     for _ in range(5):
         process = await anyio.open_process(command, env=env)
-        await anyio.sleep(rng.uniform(0.4, 0.9))
+        with anyio.fail_after(30):  # wait for the transfer to start, however slow start-up is
+            while not partial.exists() and process.returncode is None:
+                await anyio.sleep(0.02)
+        await anyio.sleep(rng.uniform(0.05, 0.5))
         process.send_signal(signal.SIGKILL)
         await process.wait()
         await process.aclose()
