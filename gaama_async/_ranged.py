@@ -273,15 +273,18 @@ class RangedDownload:
         etag = self._state.etags.get(str(asset.id))
         async with open_range(link, start, segment.stop, etag) as response:
             self._check_answer(response, asset, start, segment.stop, etag)
-            buffer = bytearray()
+            pending: list[bytes] = []  # received chunks, written together without joining
+            size = 0
             try:
                 async for data in response.content.iter_any():
-                    buffer += data
-                    if len(buffer) >= CHUNK_SIZE:
-                        await self._write(index, buffer)
-                await self._write(index, buffer)
+                    pending.append(data)
+                    size += len(data)
+                    if size >= CHUNK_SIZE:
+                        await self._write(index, pending, size)
+                        size = 0
+                await self._write(index, pending, size)
             except TRANSPORT_ERRORS as exc:
-                await self._write(index, buffer)
+                await self._write(index, pending, size)
                 raise TransientError(f"connection lost downloading '{asset.name}'") from exc
         if self._state.done[index] < segment.length:
             raise TransientError(f"storage sent a short range of '{asset.name}'")
@@ -309,19 +312,19 @@ class RangedDownload:
                 raise AssetChanged(f"'{asset.name}' changed since the partial download")
             self._state.etags.setdefault(str(asset.id), answered)
 
-    async def _write(self, index: int, buffer: bytearray) -> None:
-        if not buffer:
+    async def _write(self, index: int, pending: list[bytes], size: int) -> None:
+        if not pending:
             return
         segment = self._segments[index]
         done = self._state.done[index]
-        if done + len(buffer) > segment.length:
+        if done + size > segment.length:
             raise TransientError("storage sent more bytes than were asked for")
-        await self.file.write_at(bytes(buffer), segment.file_offset + done)
-        self._state.done[index] = done + len(buffer)
-        self._report("advance", len(buffer))
+        await self.file.write_at(pending, segment.file_offset + done)
+        self._state.done[index] = done + size
+        self._report("advance", size)
         self._hasher.notify()
-        self._unsaved += len(buffer)
-        buffer.clear()
+        self._unsaved += size
+        pending.clear()
         if self._unsaved >= CHECKPOINT_BYTES and not self._saving:
             self._saving, self._unsaved = True, 0
             try:

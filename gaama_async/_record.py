@@ -43,26 +43,34 @@ class FileRecord:
         return (self.size, self.mtime_ns, self.assets) == (size, mtime_ns, asset_identity(assets))
 
 
-def parse_record(raw: bytes | None) -> dict[str, FileRecord]:
+Manifests = dict[str, dict[str, Any]]  # manifest asset id -> {"identity", "text"}
+MAX_MANIFESTS = 8
+
+
+def parse_record(raw: bytes | None) -> tuple[dict[str, FileRecord], Manifests]:
     """The records of a folder; empty for a missing or damaged record file."""
     try:
         data = json.loads(raw or b"")
         if data.get("format") != RECORD_FORMAT:
-            return {}
-        return {
+            return {}, {}
+        files = {
             str(name): FileRecord(int(r["size"]), int(r["mtime_ns"]), r["sha256"], r["assets"])
             for name, r in data["files"].items()
         }
+        manifests = data.get("manifests") or {}
+        return files, manifests if isinstance(manifests, dict) else {}
     except (ValueError, TypeError, KeyError, AttributeError):
-        return {}
+        return {}, {}
 
 
-def render_record(records: dict[str, FileRecord]) -> bytes:
+def render_record(records: dict[str, FileRecord], manifests: Manifests) -> bytes:
     files = {
         name: {"size": r.size, "mtime_ns": r.mtime_ns, "sha256": r.sha256, "assets": r.assets}
         for name, r in sorted(records.items())
     }
-    return json.dumps({"format": RECORD_FORMAT, "files": files}, indent=1).encode()
+    kept = dict(list(manifests.items())[-MAX_MANIFESTS:])
+    document = {"format": RECORD_FORMAT, "files": files, "manifests": kept}
+    return json.dumps(document, indent=1, ensure_ascii=False).encode()
 
 
 class FolderRecord:
@@ -71,15 +79,30 @@ class FolderRecord:
     def __init__(self, folder: Path) -> None:
         self.path = folder / RECORD_NAME
         self.files: dict[str, FileRecord] = {}
+        self.manifests: Manifests = {}
         self._mine: dict[str, FileRecord] = {}
+        self._my_manifests: Manifests = {}
 
     async def load(self) -> None:
-        self.files = parse_record(await read_bytes_if_any(self.path))
+        self.files, self.manifests = parse_record(await read_bytes_if_any(self.path))
 
     async def refresh(self) -> None:
         """Take in what other processes recorded since ``load`` (ours win on conflict)."""
         await self.load()
         self.files.update(self._mine)
+        self.manifests.update(self._my_manifests)
+
+    def cached_manifest(self, asset: Asset) -> bytes | None:
+        """The manifest's text as last downloaded, if the asset is unchanged since."""
+        cached = self.manifests.get(str(asset.id))
+        if not isinstance(cached, dict) or cached.get("identity") != asset_identity((asset,)):
+            return None
+        text = cached.get("text")
+        return text.encode() if isinstance(text, str) else None
+
+    def remember_manifest(self, asset: Asset, raw: bytes) -> None:
+        entry = {"identity": asset_identity((asset,)), "text": raw.decode()}
+        self.manifests[str(asset.id)] = self._my_manifests[str(asset.id)] = entry
 
     async def is_present(
         self, path: Path, size: int, sha256: str | None, assets: tuple[Asset, ...]
@@ -106,8 +129,8 @@ class FolderRecord:
 
     async def save(self) -> None:
         """Write the record, merged with what other processes wrote meanwhile."""
-        if not self._mine:
+        if not (self._mine or self._my_manifests):
             return
         async with file_lock(self.path):
             await self.refresh()
-            await write_bytes_atomically(self.path, render_record(self.files))
+            await write_bytes_atomically(self.path, render_record(self.files, self.manifests))

@@ -174,11 +174,18 @@ class GaAMA:
         )
         return [Asset.from_json(item) for item in items]
 
-    async def _read_manifest(self, assets: Sequence[Asset]) -> Manifest | None:
+    async def _read_manifest(
+        self, assets: Sequence[Asset], record: FolderRecord | None = None
+    ) -> Manifest | None:
+        """The release's manifest; a folder's record may hold it from the last download."""
         asset = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
         if asset is None:
             return None
-        raw = await fetch_small(self._http, asset, limit=MAX_MANIFEST_BYTES)
+        raw = record.cached_manifest(asset) if record else None
+        if raw is None:
+            raw = await fetch_small(self._http, asset, limit=MAX_MANIFEST_BYTES)
+            if record is not None:
+                record.remember_manifest(asset, raw)
         try:
             return Manifest.from_bytes(raw)
         except ManifestError as exc:
@@ -322,15 +329,15 @@ class GaAMA:
         """
         release = await self.get_release(tag)
         assets = await self._assets_of(release)
-        manifest = await self._read_manifest(assets)
         destination = Path(path)
         await anyio.Path(destination).mkdir(parents=True, exist_ok=True)
+        record = FolderRecord(destination)
+        await record.load()
+        manifest = await self._read_manifest(assets, record)
         targets, empties, refused = _download_plan(assets, manifest, destination)
         targets = [t for t in targets if _selected(_names_of(t), include, exclude)]
         empties = [p for p in empties if _selected((p.name,), include, exclude)]
 
-        record = FolderRecord(destination)
-        await record.load()
         present = [
             t for t in targets if await record.is_present(t.path, t.size, t.sha256, t.pieces)
         ]
