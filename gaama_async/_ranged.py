@@ -91,11 +91,14 @@ class StorageLink:
 
 @asynccontextmanager
 async def open_range(
-    link: StorageLink, start: int, stop: int, etag: str | None
+    link: StorageLink, byte_range: tuple[int, int] | None, etag: str | None = None
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """Yield the answer to a Range request for ``[start, stop)`` (206, or 200 if ignored)."""
+    """Yield the answer for bytes ``[start, stop)`` (206, or 200 if the range was ignored),
+    or for the whole asset when ``byte_range`` is None (200)."""
     url, direct = await link.current()
-    headers = {"Range": range_header(start, stop), **({"If-Range": etag} if etag else {})}
+    headers = {"Range": range_header(*byte_range)} if byte_range else {}
+    if etag and byte_range:
+        headers["If-Range"] = etag
     name = link.asset.name
     if direct:
         async with link.http.open(
@@ -271,7 +274,7 @@ class RangedDownload:
         asset = link.asset
         start = segment.start + self._state.done[index]
         etag = self._state.etags.get(str(asset.id))
-        async with open_range(link, start, segment.stop, etag) as response:
+        async with open_range(link, (start, segment.stop), etag) as response:
             self._check_answer(response, asset, start, segment.stop, etag)
             pending: list[bytes] = []  # received chunks, written together without joining
             size = 0

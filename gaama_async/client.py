@@ -246,8 +246,9 @@ class GaAMA:
             what=f"creating release '{tag}' of {self.repo}",
             json={"tag_name": tag, "name": name or tag, "body": body or "", "draft": True,
                   "prerelease": prerelease},
-            retry=False,
         )  # fmt: skip
+        # Retried like any call: a draft a failed try may have left is harmless, and the
+        # next publish of this tag deletes it as stale.
         release = Release.from_json(created)
         publisher = self._publisher(release)
         try:
@@ -342,6 +343,7 @@ class GaAMA:
             t for t in targets if await record.is_present(t.path, t.size, t.sha256, t.pieces)
         ]
         missing = [t for t in targets if t not in present]
+        lookahead = anyio.CapacityLimiter(self.max_concurrency)
 
         def job(target: DownloadTarget) -> Any:
             async def run() -> Path:
@@ -352,6 +354,7 @@ class GaAMA:
                         self._http,
                         target,
                         limiter=self._limiter,
+                        lookahead=lookahead,
                         part_size=self.part_size,
                         progress=self.progress,
                     )

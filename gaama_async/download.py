@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,14 +14,14 @@ import anyio
 from ._files import CHUNK_SIZE, PartialFile, ResumableFile, write_empty
 from ._http import GitHubHTTP
 from ._ranged import (
-    OCTET_STREAM,
-    REDIRECTS,
     AssetChanged,
     CorruptDownload,
     RangedDownload,
     RangesIgnored,
+    StorageLink,
+    open_range,
 )
-from ._retry import RETRYABLE_STATUSES, TRANSPORT_ERRORS, TransientError
+from ._retry import TRANSPORT_ERRORS, TransientError
 from .errors import DownloadError, IntegrityError
 from .models import Asset
 from .progress import ProgressCallback, ProgressEvent
@@ -53,47 +51,12 @@ class DownloadTarget:
         return self.path.name
 
 
-@asynccontextmanager
-async def open_asset(http: GitHubHTTP, asset: Asset) -> AsyncIterator[aiohttp.ClientResponse]:
-    """Yield the response carrying ``asset``'s bytes.
-
-    GitHub answers the API URL with a 302 to signed storage, or streams a 200 itself (GHES).
-    The storage request never carries the token.
-    """
-    what = f"download of asset '{asset.name}'"
-    async with http.open("GET", asset.url, what=what, headers=OCTET_STREAM, retry=False) as api:
-        if api.status == 200:
-            yield api
-            return
-        location = api.headers.get("Location")
-        if api.status not in REDIRECTS or not location:
-            raise DownloadError(f"GitHub answered HTTP {api.status} for {what} without a link.")
-    try:
-        storage = await http.session.get(location, allow_redirects=True)
-    except TRANSPORT_ERRORS as exc:
-        raise TransientError(f"{type(exc).__name__} fetching '{asset.name}' from storage") from exc
-    try:
-        if storage.status != 200:
-            _raise_for_storage(storage.status, asset)
-        yield storage
-    finally:
-        storage.release()
-
-
-def _raise_for_storage(status: int, asset: Asset) -> None:
-    # 403 is how storage says a signed URL expired: a fresh one from the API fixes it.
-    if status == 403 or status in RETRYABLE_STATUSES:
-        raise TransientError(f"storage answered HTTP {status} for '{asset.name}'")
-    raise DownloadError(
-        f"Storage refused asset '{asset.name}' with HTTP {status}; try the download again."
-    )
-
-
 async def download_file(
     http: GitHubHTTP,
     target: DownloadTarget,
     *,
     limiter: anyio.CapacityLimiter,
+    lookahead: anyio.CapacityLimiter,
     part_size: int,
     progress: ProgressCallback | None = None,
 ) -> Path:
@@ -107,8 +70,14 @@ async def download_file(
     if progress:
         progress(ProgressEvent("start", "download", target.label, target.size))
     if len(target.pieces) == 1 and target.size <= part_size:
-        async with limiter:
-            path = await _download_whole(http, target, progress)
+        link = StorageLink(http, target.pieces[0])
+        async with lookahead:  # resolve the URL while an earlier file still downloads
+            await link.current()
+            await limiter.acquire()
+        try:
+            path = await _download_whole(http, target, link, progress)
+        finally:
+            limiter.release()
     else:
         path = await _download_ranged(http, target, limiter, part_size, progress)
     if progress:
@@ -117,7 +86,7 @@ async def download_file(
 
 
 async def _download_whole(
-    http: GitHubHTTP, target: DownloadTarget, progress: ProgressCallback | None
+    http: GitHubHTTP, target: DownloadTarget, link: StorageLink, progress: ProgressCallback | None
 ) -> Path:
     asset = target.pieces[0]
     corrupt_tries = 0
@@ -125,7 +94,7 @@ async def _download_whole(
         async for attempt in http.retry.retrying():
             with attempt:
                 try:
-                    return await _download_once(http, target, progress)
+                    return await _download_once(target, link, progress)
                 except CorruptDownload:
                     corrupt_tries += 1
                     if corrupt_tries > 1:
@@ -173,7 +142,8 @@ async def _download_ranged(
             except RangesIgnored:
                 await _restart(file, target, progress)
                 async with limiter:
-                    return await _download_whole(http, target, progress)
+                    link = StorageLink(http, target.pieces[0])
+                    return await _download_whole(http, target, link, progress)
             except TransientError as exc:
                 raise DownloadError(
                     f"Downloading '{target.label}' failed ({exc}); run the download again: "
@@ -206,12 +176,12 @@ def _digests_match(target: DownloadTarget, whole: str, pieces: list[str]) -> boo
 
 
 async def _download_once(
-    http: GitHubHTTP, target: DownloadTarget, progress: ProgressCallback | None
+    target: DownloadTarget, link: StorageLink, progress: ProgressCallback | None
 ) -> Path:
     partial = PartialFile(target.path)
     await partial.open()
     try:
-        async with open_asset(http, target.pieces[0]) as response:
+        async with open_range(link, None) as response:
             await _stream_into(response, partial, target, progress)
         _verify(partial, target)
         return await partial.commit()
@@ -267,10 +237,11 @@ async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:
     """Read a small asset (the manifest) into memory, refusing anything over ``limit``."""
     if asset.size > limit:
         raise DownloadError(f"Asset '{asset.name}' is too large to be a manifest.")
+    link = StorageLink(http, asset)
     try:
         async for attempt in http.retry.retrying():
             with attempt:
-                async with open_asset(http, asset) as response:
+                async with open_range(link, None) as response:
                     try:
                         data = await _read_at_most(response, limit)
                     except TRANSPORT_ERRORS as exc:

@@ -75,9 +75,7 @@ def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
         faults.append(Fault("cut", route="storage", after_bytes=after, probability=0.02,
                             **forever))  # fmt: skip
     for status in (500, 502, 503, 504):
-        # Not api.create_release: a 5xx there escapes as a private TransientError (reported;
-        # tests/chaos/test_chaos_bugs.py keeps the reproduction).
-        for route in ("api.[!c]*", "upload", "storage"):
+        for route in ("api.*", "upload", "storage"):
             faults.append(Fault("status", route=route, status=status, probability=0.006,
                                 **forever))  # fmt: skip
     for fault in faults:

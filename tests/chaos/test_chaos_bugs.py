@@ -1,4 +1,4 @@
-"""Client bugs the chaos suite found, kept as strict xfails until fixed (then drop the mark)."""
+"""Client bugs the chaos suite found, kept as regression tests once fixed."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from gaama_async.server import Fault, ReleaseServer
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 5xx on POST /releases (sent with retry=False) escapes as the private "
-    "gaama_async._retry.TransientError instead of a retry or a PublishError",
-)
 async def test_a_5xx_while_creating_the_release_is_retried_or_typed(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
