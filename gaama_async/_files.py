@@ -252,6 +252,21 @@ async def write_bytes_atomically(path: Path, data: bytes) -> None:
     await _in_pool(_write_atomically, path, data)
 
 
+def _stat_all(paths: list[Path]) -> list[os.stat_result | None]:
+    found: list[os.stat_result | None] = []
+    for path in paths:
+        try:
+            found.append(os.stat(path))
+        except FileNotFoundError:
+            found.append(None)
+    return found
+
+
+async def stat_many(paths: list[Path]) -> list[os.stat_result | None]:
+    """Stat many files in one trip to the thread pool (None for a missing one)."""
+    return list(await _in_pool(_stat_all, paths))
+
+
 async def stat_or_none(path: Path) -> os.stat_result | None:
     try:
         return await _in_pool(os.stat, path)  # type: ignore[no-any-return]
@@ -265,3 +280,22 @@ def file_lock(final: Path) -> filelock.AsyncFileLock:
     locks = final.parent / LOCKS_FOLDER
     locks.mkdir(exist_ok=True)
     return filelock.AsyncFileLock(locks / f"{final.name}.lock")
+
+
+def _write_new_file(final: Path, data: bytes) -> Path:
+    staging = final.with_name(f".{final.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    try:
+        staging.write_bytes(data)
+        os.replace(staging, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            staging.unlink()
+        raise
+    return final
+
+
+async def write_file_atomically(final: Path, data: bytes) -> Path:
+    """Write a small file under a temporary name and move it into place, in one pool call."""
+    with anyio.CancelScope(shield=True):  # never leave the temporary file behind
+        written = await _in_pool(_write_new_file, final, data)
+    return Path(written)

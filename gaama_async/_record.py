@@ -8,9 +8,10 @@ assets it came from; a later download trusts a file whose stat and assets still 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ._files import (
     file_lock,
@@ -105,11 +106,21 @@ class FolderRecord:
         self.manifests[str(asset.id)] = self._my_manifests[str(asset.id)] = entry
 
     async def is_present(
-        self, path: Path, size: int, sha256: str | None, assets: tuple[Asset, ...]
+        self,
+        path: Path,
+        size: int,
+        sha256: str | None,
+        assets: tuple[Asset, ...],
+        *,
+        stat: os.stat_result | Literal["unknown"] | None = "unknown",
     ) -> bool:
-        """Whether ``path`` already holds these bytes: by record (no hashing), else by hash."""
-        stat = await stat_or_none(path)
-        if stat is None or stat.st_size != size:
+        """Whether ``path`` already holds these bytes: by record (no hashing), else by hash.
+
+        ``stat`` may be passed when the caller already has it (checking many files at once).
+        """
+        if stat == "unknown":
+            stat = await stat_or_none(path)
+        if not isinstance(stat, os.stat_result) or stat.st_size != size:
             return False
         known = self.files.get(path.name)
         if known is not None and known.matches(size, stat.st_mtime_ns, assets):

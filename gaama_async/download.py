@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import anyio
 
-from ._files import CHUNK_SIZE, PartialFile, ResumableFile, write_empty
+from ._files import CHUNK_SIZE, PartialFile, ResumableFile, write_empty, write_file_atomically
 from ._http import GitHubHTTP
 from ._ranged import (
     AssetChanged,
@@ -27,6 +27,8 @@ from .models import Asset
 from .progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger("gaama_async")
+# Files up to this size are downloaded into memory (at most one per connection in flight).
+IN_MEMORY_LIMIT = CHUNK_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,6 @@ async def download_file(
     target: DownloadTarget,
     *,
     limiter: anyio.CapacityLimiter,
-    lookahead: anyio.CapacityLimiter,
     part_size: int,
     progress: ProgressCallback | None = None,
 ) -> Path:
@@ -71,13 +72,9 @@ async def download_file(
         progress(ProgressEvent("start", "download", target.label, target.size))
     if len(target.pieces) == 1 and target.size <= part_size:
         link = StorageLink(http, target.pieces[0])
-        async with lookahead:  # resolve the URL while an earlier file still downloads
-            await link.current()
-            await limiter.acquire()
-        try:
+        await link.current()  # resolved while earlier files still download
+        async with limiter:
             path = await _download_whole(http, target, link, progress)
-        finally:
-            limiter.release()
     else:
         path = await _download_ranged(http, target, limiter, part_size, progress)
     if progress:
@@ -178,6 +175,8 @@ def _digests_match(target: DownloadTarget, whole: str, pieces: list[str]) -> boo
 async def _download_once(
     target: DownloadTarget, link: StorageLink, progress: ProgressCallback | None
 ) -> Path:
+    if target.size <= IN_MEMORY_LIMIT:
+        return await _download_small(target, link, progress)
     partial = PartialFile(target.path)
     await partial.open()
     try:
@@ -190,6 +189,26 @@ async def _download_once(
             progress(ProgressEvent("retry", "download", target.label, 0, partial.size))
         await partial.discard()
         raise
+
+
+async def _download_small(
+    target: DownloadTarget, link: StorageLink, progress: ProgressCallback | None
+) -> Path:
+    """A small file is held in memory and written in one go: many small files then cost
+    one trip to the thread pool each instead of six."""
+    async with open_range(link, None) as response:
+        try:
+            data = await _read_at_most(response, target.size)
+        except TRANSPORT_ERRORS as exc:
+            raise TransientError(f"connection lost downloading '{target.label}'") from exc
+    if len(data) != target.size:
+        raise TransientError(f"got {len(data)} of {target.size} bytes of '{target.label}'")
+    if target.sha256 is not None and hashlib.sha256(data).hexdigest() != target.sha256:
+        log.warning("sha256 mismatch for '%s'; discarding the copy", target.label)
+        raise CorruptDownload(f"sha256 mismatch for '{target.label}'")
+    if progress:
+        progress(ProgressEvent("advance", "download", target.label, 0, len(data)))
+    return await write_file_atomically(target.path, data)
 
 
 async def _stream_into(
