@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json as jsonlib
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -74,6 +75,7 @@ class GitHubHTTP:
         self.pacer = WritePacer(write_interval)
         self._max_rate_limit_wait = max_rate_limit_wait
         self._secondary_wait = secondary_wait
+        self._strikes = 0  # rate limits in a row, for exponential backoff
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=read_timeout
         )
@@ -171,6 +173,7 @@ class GitHubHTTP:
             except TRANSPORT_ERRORS as exc:
                 raise TransientError(f"{type(exc).__name__} during {what}") from exc
             if response.status < 400:
+                self._strikes = 0
                 self.concurrency.note_success()
                 return response
             payload = await _read_error_payload(response)
@@ -191,9 +194,12 @@ class GitHubHTTP:
             message,
             now=time.time(),
             secondary_wait=self._secondary_wait,
+            strikes=self._strikes,
+            jitter=random.random(),
         )
         if limit is None:
             return None
+        self._strikes += 1
         if waited + limit.wait > self._max_rate_limit_wait:
             reset = limit.reset_at or time.time() + limit.wait
             stamp = time.strftime("%H:%M:%S UTC", time.gmtime(reset))

@@ -44,8 +44,14 @@ def classify_rate_limit(
     *,
     now: float,
     secondary_wait: float = 60.0,
+    strikes: int = 0,
+    jitter: float = 0.0,
 ) -> RateLimit | None:
-    """Return the rate limit a 403/429 answer signals, or None when it is not one."""
+    """Return the rate limit a 403/429 answer signals, or None when it is not one.
+
+    A secondary limit that names no wait gets ``secondary_wait``, doubled for each of the
+    ``strikes`` that came just before it, plus ``jitter`` (a fraction, 0 to 1) of a tenth.
+    """
     if status not in (403, 429):
         return None
     lowered = message.lower()
@@ -62,7 +68,8 @@ def classify_rate_limit(
         return RateLimit(kind, float(retry_after), reset_at)
     if remaining == "0" and reset_at is not None:
         return RateLimit("primary", max(0.0, reset_at - now) + 1.0, reset_at)
-    return RateLimit(kind, secondary_wait, reset_at)
+    backoff = secondary_wait * 2 ** min(strikes, 6) * (1 + jitter / 10)
+    return RateLimit(kind, backoff, reset_at)
 
 
 class RateLimitGate:

@@ -58,6 +58,19 @@ def test_secondary_without_retry_after_waits_the_configured_minimum() -> None:
     assert (limit.kind, limit.wait) == ("secondary", 60)
 
 
+def test_repeated_secondary_limits_back_off_exponentially_with_jitter() -> None:
+    message = "You have exceeded a secondary rate limit"
+    waits = [
+        classify_rate_limit(403, {}, message, now=0, secondary_wait=60, strikes=n).wait  # type: ignore[union-attr]
+        for n in range(3)
+    ]
+    assert waits == [60, 120, 240]
+    jittered = classify_rate_limit(403, {}, message, now=0, secondary_wait=60, jitter=1.0)
+    assert jittered is not None and jittered.wait == pytest.approx(66)
+    with_header = classify_rate_limit(403, {"retry-after": "5"}, message, now=0, strikes=4)
+    assert with_header is not None and with_header.wait == 5
+
+
 def test_plain_403_is_not_a_rate_limit() -> None:
     message = "Resource not accessible by personal access token"
     assert classify_rate_limit(403, {"x-ratelimit-remaining": "4999"}, message, now=0) is None
