@@ -299,3 +299,8 @@ async def write_file_atomically(final: Path, data: bytes) -> Path:
     with anyio.CancelScope(shield=True):  # never leave the temporary file behind
         written = await _in_pool(_write_new_file, final, data)
     return Path(written)
+
+
+async def in_pool(func: Callable[..., Any], *args: Any) -> Any:
+    """Run blocking file work (e.g. archive extraction) on the one file I/O pool."""
+    return await _in_pool(func, *args)

@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 import anyio
 
+from ._archives import ArchiveLimits, extract_zip
 from ._concurrency import run_all
-from ._files import UnsafeNameError, file_lock, safe_filename, stat_many, write_empty
+from ._files import UnsafeNameError, file_lock, in_pool, safe_filename, stat_many, write_empty
 from ._http import GitHubHTTP, auth_header
 from ._publisher import LocalFile, Publisher, local_files, plan_additions
 from ._ratelimit import AdaptiveConcurrency
@@ -110,6 +111,7 @@ class GaAMA:
         if part_size < 1:
             raise ValueError("part_size must be positive")
         self.max_concurrency = max_concurrency
+        self.archive_limits = ArchiveLimits()
         self.part_size = part_size
         if max_asset_size < 1:
             raise ValueError("max_asset_size must be positive")
@@ -326,11 +328,14 @@ class GaAMA:
         *,
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
+        extract_zips: bool = False,
     ) -> list[Path]:
         """Download the assets of ``tag`` (latest when None) into ``path``, verified.
 
         ``include``/``exclude`` are glob patterns matched against file and asset names. Each
         file appears at its final path only once complete and checked against its sha256.
+        With ``extract_zips``, ``.zip`` assets are also unpacked into ``path``, refusing
+        members that would land outside it, links, and archives that expand without bound.
         """
         release = await self.get_release(tag)
         assets = await self._assets_of(release)
@@ -386,7 +391,10 @@ class GaAMA:
                 f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
                 "the other files were downloaded."
             )
-        return sorted(paths)
+        if extract_zips:
+            for archive in [p for p in paths if p.suffix.lower() == ".zip"]:
+                paths += await in_pool(extract_zip, archive, destination, self.archive_limits)
+        return sorted(set(paths))
 
 
 def _download_plan(
