@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--dir", default=".", help="target directory (default: .)")
     download.add_argument("--include", action="append", metavar="GLOB")
     download.add_argument("--exclude", action="append", metavar="GLOB")
+    download.add_argument(
+        "--extract-zips", action="store_true", help="also unpack .zip assets (safely)"
+    )
 
     listing = commands.add_parser("ls", help="list a release's assets")
     _client_arguments(listing)
@@ -120,7 +123,11 @@ async def _run(args: argparse.Namespace) -> None:
             print(f"{state} {release.tag} ({len(release.assets)} assets) {release.html_url}")
         elif args.command == "download":
             paths = await client.download(
-                args.tag, args.dir, include=args.include, exclude=args.exclude
+                args.tag,
+                args.dir,
+                include=args.include,
+                exclude=args.exclude,
+                extract_zips=args.extract_zips,
             )
             _finish(progress)
             for path in paths:
