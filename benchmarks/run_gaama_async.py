@@ -17,7 +17,8 @@ from gaama_async import GaAMA
 
 
 async def _run(args: argparse.Namespace) -> float:
-    async with GaAMA(repo=args.repo, token=args.token, api_url=args.api_url) as client:
+    pacing = {} if args.write_interval is None else {"write_interval": args.write_interval}
+    async with GaAMA(repo=args.repo, token=args.token, api_url=args.api_url, **pacing) as client:
         start = time.perf_counter()
         if args.command == "download":
             await client.download(args.tag, args.dir)
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--api-url", required=True)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--dir", default=".")
+    parser.add_argument("--write-interval", type=float, default=None)
     parser.add_argument("files", nargs="*")
     args = parser.parse_intermixed_args()
     print(json.dumps({"seconds": anyio.run(_run, args)}))
