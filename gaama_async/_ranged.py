@@ -33,7 +33,7 @@ log = logging.getLogger("gaama_async")
 
 OCTET_STREAM = {"Accept": "application/octet-stream"}
 REDIRECTS = (301, 302, 303, 307, 308)
-CHECKPOINT_BYTES = 4 * CHUNK_SIZE
+CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
 HASH_CHUNK = 4 * CHUNK_SIZE
 
 
@@ -200,6 +200,9 @@ class RangedDownload:
         self.links = [StorageLink(http, a) for a in self.pieces]
         self._unsaved = 0
         self._saving = False
+        # Save progress every 1% of the file (within 256 KiB..4 MiB): a killed run then
+        # re-fetches little more than what was still in flight.
+        self._checkpoint_every = min(CHECKPOINT_BYTES, max(CHUNK_SIZE // 4, sum(self.sizes) // 100))
 
     async def run(self) -> tuple[str, list[str]]:
         """Fetch every missing byte; return the whole file's sha256 and each piece's."""
@@ -328,7 +331,7 @@ class RangedDownload:
         self._hasher.notify()
         self._unsaved += size
         pending.clear()
-        if self._unsaved >= CHECKPOINT_BYTES and not self._saving:
+        if self._unsaved >= self._checkpoint_every and not self._saving:
             self._saving, self._unsaved = True, 0
             try:
                 await self.file.save_state(self._state.to_bytes())
