@@ -51,41 +51,57 @@ async def _in_pool(func: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
 
-async def read_chunks(
-    path: Path, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
-) -> AsyncIterator[bytes]:
-    """Yield ``path`` in chunks, feeding ``hasher`` as it goes (one pass over the file)."""
-    async with aiofiles.open(path, "rb") as handle:
-        while chunk := await handle.read(chunk_size):
-            if hasher is not None:
-                await _in_pool(hasher.update, chunk)
-            yield chunk
+class ReadHandle:
+    """A file being read in chunks; each chunk is read and hashed in one trip to the pool."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    async def seek(self, offset: int) -> None:
+        await _in_pool(self._raw.seek, offset)
+
+    async def read(self, size: int, hasher: Any = None) -> bytes:
+        return bytes(await _in_pool(_read_and_feed, self._raw, size, hasher))
+
+    async def close(self) -> None:
+        await _in_pool(self._raw.close)
 
 
-async def open_for_reading(path: Path) -> Any:
-    """An open aiofiles handle; the caller closes it."""
-    return await aiofiles.open(path, "rb")
+def _read_and_feed(raw: Any, size: int, hasher: Any) -> bytes:
+    data: bytes = raw.read(size)
+    if hasher is not None:
+        hasher.update(data)
+    return data
+
+
+async def open_for_reading(path: Path) -> ReadHandle:
+    """An open file to read with ``read_from``; the caller closes it."""
+    with anyio.CancelScope(shield=True):  # a cancelled open must not leak the handle
+        raw = await _in_pool(open, path, "rb", 0)
+    return ReadHandle(raw)
 
 
 async def read_from(
-    handle: Any, length: int, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
+    handle: ReadHandle, length: int, *, hasher: Any = None, chunk_size: int = CHUNK_SIZE
 ) -> AsyncIterator[bytes]:
     """Yield ``length`` bytes of an open handle from its position, feeding ``hasher``."""
-    while length > 0 and (chunk := await handle.read(min(chunk_size, length))):
+    while length > 0 and (chunk := await handle.read(min(chunk_size, length), hasher)):
         length -= len(chunk)
-        if hasher is not None:
-            await _in_pool(hasher.update, chunk)
         yield chunk
 
 
 async def sha256_of(path: Path, *, offset: int = 0, length: int | None = None) -> str:
     """Hex sha256 of a file, or of ``length`` bytes of it from ``offset``, read in chunks."""
     hasher = hashlib.sha256()
-    async with aiofiles.open(path, "rb") as handle:
+    handle = await open_for_reading(path)
+    try:
         await handle.seek(offset)
         remaining = length if length is not None else (await file_size(path)) - offset
-        async for _ in read_from(handle, remaining, hasher=hasher):
+        async for _ in read_from(handle, remaining, hasher=hasher, chunk_size=4 * CHUNK_SIZE):
             pass
+    finally:
+        with anyio.CancelScope(shield=True):
+            await handle.close()
     return hasher.hexdigest()
 
 

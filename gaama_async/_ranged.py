@@ -34,7 +34,10 @@ log = logging.getLogger("gaama_async")
 OCTET_STREAM = {"Accept": "application/octet-stream"}
 REDIRECTS = (301, 302, 303, 307, 308)
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
-HASH_CHUNK = 4 * CHUNK_SIZE
+HASH_CHUNK = CHUNK_SIZE
+# Received bytes are written once this much has arrived on a connection: memory stays at
+# about this much per connection, and a killed run loses at most this much per range.
+WRITE_BATCH = CHUNK_SIZE // 2
 
 
 class AssetChanged(Exception):
@@ -285,7 +288,7 @@ class RangedDownload:
                 async for data in response.content.iter_any():
                     pending.append(data)
                     size += len(data)
-                    if size >= CHUNK_SIZE:
+                    if size >= WRITE_BATCH:
                         await self._write(index, pending, size)
                         size = 0
                 await self._write(index, pending, size)
