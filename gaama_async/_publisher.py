@@ -24,6 +24,7 @@ from .upload import UploadSource, upload_asset
 
 log = logging.getLogger("gaama_async")
 
+REPLACING_SUFFIX = ".gaama-replacing"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -139,7 +140,7 @@ class Publisher:
 
         The name is missing only between the delete and the rename; returns the new sha256.
         """
-        temporary = f"{old.name}.gaama-replacing"
+        temporary = f"{old.name}{REPLACING_SUFFIX}"
         new, sha256 = await upload_asset(
             self.http, self.release, source, stored_name=temporary, progress=self.progress
         )
@@ -160,6 +161,11 @@ class Publisher:
     async def delete(self, assets: Iterable[Asset]) -> None:
         for asset in assets:
             await self.http.json("DELETE", asset.url, what=f"asset '{asset.name}'")
+
+
+def is_leftover(asset: Asset) -> bool:
+    """A temporary copy from a replace that did not finish (the run died before renaming)."""
+    return asset.name.endswith(REPLACING_SUFFIX)
 
 
 @dataclass(slots=True)
@@ -186,7 +192,7 @@ async def plan_additions(
 
     Every conflict is found before anything is uploaded, so a refused publish changes nothing.
     """
-    by_name = {a.name: a for a in assets if a.is_uploaded}
+    by_name = {a.name: a for a in assets if a.is_uploaded and not is_leftover(a)}
     entries = manifest.by_name()
     plan = AdditionPlan([], [], {}, [], [])
     for file in files:

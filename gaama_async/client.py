@@ -22,7 +22,7 @@ from ._archives import ArchiveLimits, extract_zip
 from ._concurrency import run_all
 from ._files import UnsafeNameError, file_lock, in_pool, safe_filename, stat_many, write_empty
 from ._http import GitHubHTTP, auth_header
-from ._publisher import LocalFile, Publisher, local_files, plan_additions
+from ._publisher import LocalFile, Publisher, is_leftover, local_files, plan_additions
 from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
 from ._retry import RetryPolicy, TransientError
@@ -306,8 +306,9 @@ class GaAMA:
         )  # fmt: skip
         publisher = self._publisher(release)
         try:
-            # starter placeholders block their names (spec 6.9.4)
-            await publisher.delete(a for a in assets if not a.is_uploaded)
+            # starter placeholders block their names (spec 6.9.4), and so would the
+            # temporary copies of a replace that an earlier run did not finish
+            await publisher.delete(a for a in assets if not a.is_uploaded or is_leftover(a))
             entries = await publisher.put_files(plan.upload)
             entries += await publisher.put_files(plan.replace, plan.replacing)
             await publisher.delete(plan.obsolete)
@@ -423,7 +424,7 @@ def _download_plan(
         else:
             refused.append(f"{entry.name!r} (assets missing from the release)")
     for asset in assets:
-        if asset.name in claimed or not asset.is_uploaded:
+        if asset.name in claimed or not asset.is_uploaded or is_leftover(asset):
             continue
         try:
             targets.append(

@@ -241,3 +241,24 @@ async def test_hostile_manifest_names_are_refused_and_the_rest_downloads(
     assert listing(out) == ["good.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "github", "src"]
     assert [p.name for p in (tmp_path / "deep").iterdir()] == ["out"]
+
+
+async def test_a_replace_left_unfinished_by_an_earlier_run_is_cleaned_up(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "w.bin").write_bytes(b"old")
+    await client.publish("v1", [tmp_path / "w.bin"])
+    release = await client.get_release("v1")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as raw:
+        await raw.post(
+            release.upload_base, params={"name": "w.bin.gaama-replacing"}, data=b"half-done",
+            headers={"Content-Type": "application/octet-stream"},
+        )  # fmt: skip
+    assert [p.name for p in await client.download("v1", tmp_path / "before")] == ["w.bin"]
+    (tmp_path / "w.bin").write_bytes(b"new")
+
+    release = await client.publish("v1", [tmp_path / "w.bin"], overwrite=True)
+
+    assert sorted(a.name for a in release.assets) == [MANIFEST_NAME, "w.bin"]
+    [path] = await client.download("v1", tmp_path / "after")
+    assert path.read_bytes() == b"new"
