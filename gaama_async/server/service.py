@@ -109,7 +109,7 @@ def services(request: web.Request) -> Services:
 
 
 def new_request_id() -> str:
-    """A request id shaped like GitHub's ``XXXX:XXXX:XXXXXXX:XXXXXXX:XXXXXXXX``."""
+    """A request id shaped like GitHub's, e.g. ``0681:23DC:3690DD:57E9DF:62D635A5``."""
     return ":".join(
         secrets.token_hex(n)[:w].upper() for n, w in ((2, 4), (2, 4), (4, 7), (4, 7), (4, 8))
     )
