@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import aiohttp
 import tenacity
 
+log = logging.getLogger("gaama_async")
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
 
@@ -29,8 +31,16 @@ class RetryPolicy:
             wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
             + tenacity.wait_random(0, self.initial_wait),
             retry=tenacity.retry_if_exception_type(TransientError),
+            before_sleep=_log_wait,
             reraise=True,
         )
+
+
+def _log_wait(state: tenacity.RetryCallState) -> None:
+    """Every wait is logged with its reason and length (messages never hold a token)."""
+    error = state.outcome.exception() if state.outcome else None
+    pause = state.next_action.sleep if state.next_action else 0.0
+    log.info("retrying after %s: waiting %.2f s (try %d)", error, pause, state.attempt_number + 1)
 
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
