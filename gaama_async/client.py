@@ -6,6 +6,7 @@ Publishing and downloading are orchestrated here; the bytes move in ``upload`` a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import logging
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import anyio
 
 from ._archives import ArchiveLimits, extract_zip
+from ._bundle import zip_bundle
 from ._concurrency import run_all
 from ._files import UnsafeNameError, file_lock, in_pool, safe_filename, stat_many, write_empty
 from ._http import GitHubHTTP, auth_header
@@ -73,18 +75,20 @@ class GaAMA:
 
     Use it as ``async with GaAMA(repo="owner/name") as client:``, or call ``aclose()``.
     The token comes from ``token=``, else ``GITHUB_TOKEN``, else ``GH_TOKEN``; code written
-    for gaama 0.7.2 may pass ``username=`` and ``password=`` (a token) instead.
+    for gaama 0.7.2 may pass ``username=`` and ``password=`` (a token) instead. Those four
+    parameters also accept 0.7.2's positional order, ``GaAMA(username, password, owner,
+    repository)``, so its constructor calls run unchanged; everything else is keyword-only.
     """
 
     def __init__(
         self,
-        *,
-        owner: str | None = None,
-        repository: str | None = None,
-        repo: str | None = None,
-        token: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        owner: str | None = None,
+        repository: str | None = None,
+        *,
+        repo: str | None = None,
+        token: str | None = None,
         api_url: str | None = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         part_size: int = DEFAULT_PART_SIZE,
@@ -209,6 +213,7 @@ class GaAMA:
         draft: bool = False,
         prerelease: bool = False,
         overwrite: bool = False,
+        zip_files: bool = False,
     ) -> Release:
         """Upload ``files`` as assets of the release ``tag`` (default: today, ``YYYY.MM.DD``).
 
@@ -216,16 +221,26 @@ class GaAMA:
         and verified; on failure the draft is deleted. Files added to an existing published
         release are skipped when identical; a different file of the same stored name raises
         ``AssetConflictError`` unless ``overwrite=True``.
+
+        ``zip_files=True`` also publishes a ``{tag}.zip`` bundle of the files, as gaama
+        0.7.2 did, for readers still on 0.7.2 (they unpack it into their ``path``). It is
+        off by default here, unlike 0.7.2, because it doubles storage and upload time for
+        no gain to gaama_async readers; ``gaama_async.compat.GaAMA`` keeps 0.7.2's default.
         """
         tag = tag or _default_tag()
         files_to_send = await local_files(files)
-        try:
-            existing: Release | None = await self.get_release(tag)
-        except NotFoundError:
-            existing = None
-        if existing is None:
-            return await self._publish_new(tag, files_to_send, name, body, draft, prerelease)
-        return await self._add_to_release(existing, files_to_send, overwrite)
+        async with contextlib.AsyncExitStack() as stack:
+            if zip_files:
+                paths = [f.path for f in files_to_send]
+                archive = await stack.enter_async_context(zip_bundle(tag, paths))
+                files_to_send = await local_files([*paths, archive])
+            try:
+                existing: Release | None = await self.get_release(tag)
+            except NotFoundError:
+                existing = None
+            if existing is None:
+                return await self._publish_new(tag, files_to_send, name, body, draft, prerelease)
+            return await self._add_to_release(existing, files_to_send, overwrite)
 
     def _publisher(self, release: Release) -> Publisher:
         return Publisher(
