@@ -202,7 +202,7 @@ async def _stream(
             counters.bytes_sent += len(chunk)
             if fault is not None and sent == fault.after_bytes:
                 if fault.action == "cut":
-                    await response.drain()
+                    await _flushed(request)
                     _abort(request)
                     return
                 if fault.action == "stall":
@@ -231,6 +231,18 @@ async def _pace(bandwidth: float | None, sent: int, started: float) -> None:
     ahead = sent / bandwidth - (time.monotonic() - started)
     if ahead > 0:
         await asyncio.sleep(ahead)
+
+
+async def _flushed(request: web.Request, *, limit: float = 1.0) -> None:
+    """Wait (briefly) until the bytes written so far have left, so a cut lands where asked.
+
+    Polls the transport's buffer: aiohttp deprecates ``StreamResponse.drain``.
+    """
+    transport = request.transport
+    for _ in range(int(limit * 1000)):  # the transport offers no event for "buffer empty"
+        if transport is None or transport.is_closing() or not transport.get_write_buffer_size():
+            return
+        await asyncio.sleep(0.001)
 
 
 def _abort(request: web.Request) -> None:
