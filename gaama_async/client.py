@@ -27,6 +27,7 @@ from ._http import GitHubHTTP, auth_header
 from ._publisher import LocalFile, Publisher, is_leftover, local_files, plan_additions
 from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
+from ._removal import plan_removal
 from ._retry import RetryPolicy, TransientError
 from .download import DownloadTarget, download_file, fetch_small
 from .errors import DownloadError, GaamaError, NotFoundError, PublishError
@@ -183,6 +184,39 @@ class GaAMA:
             f"{release.url}/assets", what=f"assets of release '{release.tag}'"
         )
         return [Asset.from_json(item) for item in items]
+
+    # -- removing --------------------------------------------------------------------------
+
+    async def delete_assets(
+        self,
+        tag: str,
+        include: str | Sequence[str],
+        *,
+        exclude: str | Sequence[str] | None = None,
+        dry_run: bool = False,
+    ) -> list[str]:
+        """Delete the files matching ``include`` (globs, as in ``download``) from ``tag``.
+
+        The manifest is rewritten first, so a file is never listed without its assets; a
+        split file goes with all its parts. Returns the deleted asset names (with
+        ``dry_run=True``, the names that would be deleted, and nothing changes).
+        """
+        release = await self.get_release(tag)
+        assets = await self._assets_of(release)
+        manifest = await self._read_manifest(assets)
+        plan = plan_removal(assets, manifest, _patterns(include), _patterns(exclude))
+        if not dry_run:
+            publisher = self._publisher(release)
+            if plan.rewrite is not None:
+                await publisher.write_manifest(plan.rewrite, plan.manifest_asset)
+            await publisher.delete(plan.delete)
+        return [a.name for a in plan.delete]
+
+    async def delete_release(self, tag: str) -> Release:
+        """Delete the published release ``tag`` and its assets (the git tag stays)."""
+        release = await self.get_release(tag)
+        await self._http.json("DELETE", release.url, what=f"release '{tag}'")
+        return release
 
     async def _read_manifest(
         self, assets: Sequence[Asset], record: FolderRecord | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -81,3 +82,179 @@ def test_fault_flags_parse_into_faults() -> None:
     for bad in ("explode", "status,colour=red", "status,times"):
         with pytest.raises(ValueError):
             parse_fault(bad)
+
+
+async def _publish_three(server: ReleaseServer, tmp_path: Path) -> None:
+    for name in ("a.bin", "b.bin", "keep.txt"):
+        (tmp_path / name).write_bytes(name.encode() * 100)
+    files = [str(tmp_path / n) for n in ("a.bin", "b.bin", "keep.txt")]
+    code, _, err = await gaama(server, "publish", REPO, "--tag", "v1", "-q", *files)
+    assert code == 0, err
+
+
+async def _names(server: ReleaseServer, tag: str = "v1") -> list[str]:
+    code, out, err = await gaama(server, "ls", REPO, "--tag", tag, "--json")
+    assert code == 0, err
+    return sorted(row["name"] for row in json.loads(out))
+
+
+async def test_rm_assets_by_glob_updates_the_manifest(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_three(server, tmp_path)
+
+    code, out, err = await gaama(
+        server, "rm", REPO, "--tag", "v1", "--include", "*.bin", "--exclude", "b*", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"tag": "v1", "dry_run": False, "deleted": ["a.bin"]}
+    assert await _names(server) == ["b.bin", "gaama-manifest.json", "keep.txt"]
+
+    code, out, err = await gaama(
+        server, "download", REPO, "--tag", "v1", "--dir", str(tmp_path / "out"), "--json"
+    )
+    assert code == 0, err
+    assert sorted(Path(p).name for p in json.loads(out)["files"]) == ["b.bin", "keep.txt"]
+
+    code, out, _ = await gaama(server, "rm", REPO, "--tag", "v1", "b.bin", "keep.txt")
+    assert code == 0 and out.splitlines()[0] == "deleted gaama-manifest.json"
+    assert await _names(server) == []
+
+
+async def test_rm_release_and_usage_errors(server: ReleaseServer, tmp_path: Path) -> None:
+    await _publish_three(server, tmp_path)
+    assert (await gaama(server, "rm", REPO, "--tag", "v1"))[0] == 2
+    assert (await gaama(server, "rm", REPO, "--tag", "v1", "--release", "a.bin"))[0] == 2
+    assert (await gaama(server, "rm", REPO, "--release"))[0] == 2
+
+    code, out, err = await gaama(server, "rm", REPO, "--tag", "v1", "--release", "--json")
+    assert code == 0, err
+    assert json.loads(out)["release"]["tag"] == "v1"
+    code, _, err = await gaama(server, "ls", REPO, "--tag", "v1")
+    assert code == 4 and "release 'v1'" in err
+
+
+async def test_dry_run_changes_nothing(server: ReleaseServer, tmp_path: Path) -> None:
+    await _publish_three(server, tmp_path)
+    writes = {"POST", "PATCH", "PUT", "DELETE"}
+    before = sum(r.method in writes for r in server.counters.log)
+    (tmp_path / "new.bin").write_bytes(b"new")
+
+    code, out, err = await gaama(
+        server, "publish", REPO, "--tag", "v1", "--dry-run", "--json", str(tmp_path / "new.bin")
+    )
+    assert code == 0, err
+    assert json.loads(out) == {
+        "dry_run": True,
+        "tag": "v1",
+        "release_exists": True,
+        "files": [{"name": "new.bin", "size": 3}],
+    }
+    code, out, err = await gaama(
+        server, "publish", REPO, "--tag", "v9", "--dry-run", str(tmp_path / "new.bin")
+    )
+    assert code == 0 and out.startswith("would create release v9"), err
+
+    target = tmp_path / "dl"
+    code, out, err = await gaama(
+        server,
+        "download",
+        REPO,
+        "--tag",
+        "v1",
+        "--dir",
+        str(target),
+        "--dry-run",
+        "--include",
+        "*.bin",
+    )
+    assert code == 0, err
+    assert sorted(line.split()[2] for line in out.splitlines()) == ["a.bin", "b.bin"]
+    assert not target.exists()
+
+    code, out, err = await gaama(server, "rm", REPO, "--tag", "v1", "*", "--dry-run")
+    assert code == 0, err
+    assert sorted(out.splitlines()) == [
+        f"would delete {n}" for n in ("a.bin", "b.bin", "gaama-manifest.json", "keep.txt")
+    ]
+    code, out, err = await gaama(server, "rm", REPO, "--tag", "v1", "--release", "--dry-run")
+    assert (code, out) == (0, "would delete release v1 (4 assets)\n"), err
+
+    assert sum(r.method in writes for r in server.counters.log) == before
+    assert await _names(server) == ["a.bin", "b.bin", "gaama-manifest.json", "keep.txt"]
+
+
+async def test_publish_json_and_per_command_verbose(server: ReleaseServer, tmp_path: Path) -> None:
+    (tmp_path / "m.bin").write_bytes(b"m" * 10)
+    code, out, err = await gaama(
+        server,
+        "publish",
+        REPO,
+        "--tag",
+        "v2",
+        "--prerelease",
+        "--json",
+        "--verbose",
+        "--quiet",
+        str(tmp_path / "m.bin"),
+    )
+    assert code == 0, err
+    release = json.loads(out)
+    assert release["tag"] == "v2" and release["prerelease"] is True
+    assert {a["name"] for a in release["assets"]} == {"m.bin", "gaama-manifest.json"}
+    code, out, _ = await gaama(server, "rm", "--help")
+    assert code == 0 and "examples:" in out and "gaama rm acme/models --tag v1 --release" in out
+
+
+def _run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal; return its exit code and what it drew."""
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    with subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=slave) as process:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = process.wait(timeout=60)
+    os.close(master)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+async def test_progress_is_live_on_a_terminal_and_plain_lines_otherwise(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))
+    (tmp_path / "small.txt").write_bytes(b"s")
+    files = [str(tmp_path / "big.bin"), str(tmp_path / "small.txt")]
+    env = {
+        **os.environ,
+        "GITHUB_TOKEN": TOKEN,
+        "GAAMA_API_URL": server.api_url,
+        "TERM": "xterm",
+        "COLUMNS": "120",
+    }
+    env.pop("GH_TOKEN", None)
+    command = [sys.executable, "-m", "gaama_async", "publish", REPO, "--tag", "v1", *files]
+    code, drawn = await anyio.to_thread.run_sync(_run_on_a_terminal, command, env)
+
+    assert code == 0, drawn
+    assert "2/2 files" in drawn and "MiB/s" in drawn and "ETA" in drawn
+    assert "3.0/3.0 MiB" in drawn and "\x1b[" in drawn  # rich's bars, redrawn in place
+    assert "uploaded big.bin" not in drawn
+
+    code, _, err = await gaama(
+        server, "download", REPO, "--tag", "v1", "--dir", str(tmp_path / "o")
+    )
+    assert code == 0, err
+    assert sorted(err.splitlines()) == [
+        "downloaded big.bin (3.0 MiB)",
+        "downloaded small.txt (1 B)",
+    ]
