@@ -26,7 +26,8 @@ from .measure import MIB, Case, run_from
 from .process import run_measured
 from .server import BenchServer
 
-SCENARIOS = ("large-download", "many-small", "upload", "resume", "warm")
+SCENARIOS = ("large-download", "many-small", "upload", "resume", "warm", "warm-100")
+WARM_ASSETS = 100  # issue 5: a warm restart of a 100-asset release
 GIB = 1024 * MIB
 # GitHub refuses assets of 2 GiB or more, and gaama_async splits files above its default
 # max asset size (2 GB - 1 MiB) into parts. The default "2 GiB" file is therefore capped at
@@ -153,6 +154,9 @@ def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
             _single_asset(bench, "large", large.name, size)
         if "many-small" in only:
             _publish(bench, "small", small)
+        if "warm-100" in only:
+            # Its own release of the first 100 small files (the many-small data).
+            _publish(bench, "warm-100", small[:WARM_ASSETS])
         for profile in profiles:
             if "large-download" in only:
                 cases += scenarios.large_download(bench, profile, "large", large.name, size)
@@ -165,6 +169,9 @@ def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
             cases += scenarios.resume(bench, "large", large.name, size)
         if "warm" in only:
             cases += scenarios.warm_restart(bench, "large", large.name, size)
+        if "warm-100" in only:
+            sizes = {p.name: p.stat().st_size for p in small[:WARM_ASSETS]}
+            cases += scenarios.warm_restart_many(bench, "warm-100", sizes)
     shutil.rmtree(out / "work", ignore_errors=True)
     return cases, notes
 

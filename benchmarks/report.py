@@ -145,6 +145,19 @@ def targets(cases: list[Case]) -> list[Target]:
                 higher_is_better=False,
             )
         )
+    many = next((c for c in cases if c.scenario.startswith("warm restart, ")), None)
+    inner = [r.inner for r in many.good if r.inner is not None] if many else []
+    if many is not None and many.ok and inner:
+        # Issue 5: a restart with a 100-asset release already present; the slowest run counts.
+        out.append(
+            Target(
+                f"{many.scenario}: in-process < 1 s (slowest run)",
+                max(inner),
+                1.0,
+                "s",
+                higher_is_better=False,
+            )
+        )
     return out
 
 
@@ -180,10 +193,11 @@ def _note(case: Case) -> str:
             f"{extra['remaining_at_kill'] / MIB:.1f} MiB), storage requests "
             f"{extra['storage_requests']}"
         )
-    if case.scenario == "warm restart":
+    if case.scenario.startswith("warm restart"):
         return (
             f"server bytes sent (all origins) {extra['bytes_sent']}; storage answers "
-            f"{extra['storage_answers']}; cold download {extra['cold_seconds']:.2f}s"
+            f"{extra['storage_answers']}; storage requests {extra['storage_requests']}; "
+            f"cold download {extra['cold_seconds']:.2f}s"
         )
     resolve = max((r.resolve for r in case.runs), default=0.0)
     return f"incl. {resolve:.2f}s harness-side URL resolution/draft" if resolve else ""
