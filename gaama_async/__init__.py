@@ -9,7 +9,7 @@ Publish files as release assets and download them again, concurrently, streamed,
 
 from ._retry import RetryPolicy
 from ._version import __version__
-from .client import GaAMA
+from .client import DownloadSpec, GaAMA
 from .errors import (
     AssetConflictError,
     AuthenticationError,
@@ -29,6 +29,7 @@ __all__ = [
     "AssetConflictError",
     "AuthenticationError",
     "DownloadError",
+    "DownloadSpec",
     "GaAMA",
     "GaamaError",
     "IntegrityError",

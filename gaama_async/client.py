@@ -7,20 +7,23 @@ Publishing and downloading are orchestrated here; the bytes move in ``upload`` a
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import fnmatch
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import anyio
 
 from ._archives import ArchiveLimits, extract_zip
 from ._bundle import zip_bundle
+from ._cache import OFF, CachedFile, ContentCache, default_cache_dir
 from ._concurrency import run_all
 from ._files import UnsafeNameError, file_lock, in_pool, safe_filename, stat_many, write_empty
 from ._http import GitHubHTTP, auth_header
@@ -71,6 +74,19 @@ def _split_repo(repo: str | None, owner: str | None, repository: str | None) -> 
     raise ValueError("name the repository: GaAMA(repo='owner/name') or owner= and repository=")
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadSpec:
+    """One release for ``GaAMA.download_many``: which (``repo`` defaults to the client's),
+    where to, and which files."""
+
+    tag: str | None = None
+    path: str | os.PathLike[str] = "."
+    repo: str | None = None
+    include: str | Sequence[str] | None = None
+    exclude: str | Sequence[str] | None = None
+    extract_zips: bool = False
+
+
 class GaAMA:
     """An async client for one GitHub repository's releases.
 
@@ -101,8 +117,15 @@ class GaAMA:
         connect_timeout: float = 30.0,
         read_timeout: float = 120.0,
         progress: ProgressCallback | None = None,
+        cache_dir: str | os.PathLike[str] | Literal[False] | None = None,
+        offline: bool | None = None,
     ) -> None:
         self.owner, self.repository = _split_repo(repo, owner, repository)
+        root = default_cache_dir() if cache_dir is None else cache_dir or None
+        self.cache = ContentCache(Path(root)) if root else None
+        if offline is None:
+            offline = os.environ.get("GAAMA_OFFLINE", "").strip().lower() not in ("", *OFF)
+        self.offline = offline
         if token is None and not (username and password):
             token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None
         self.api_url = (
@@ -371,6 +394,79 @@ class GaAMA:
 
     # -- downloading -----------------------------------------------------------------------
 
+    async def download_many(self, specs: Iterable[DownloadSpec]) -> list[list[Path]]:
+        """Download several releases at once, of this repository or others.
+
+        All of them share this client's connections (one budget), session, rate-limit gate
+        and cache, so a service fetching its models at start-up keeps the pipe full without
+        overloading it. Returns each spec's files, in the order of ``specs``.
+        """
+
+        def job(spec: DownloadSpec) -> Any:
+            view = self if spec.repo in (None, self.repo) else self._for_repo(spec.repo or "")
+            return lambda: view.download(
+                spec.tag,
+                spec.path,
+                include=spec.include,
+                exclude=spec.exclude,
+                extract_zips=spec.extract_zips,
+            )
+
+        return await run_all([job(spec) for spec in specs])
+
+    def _for_repo(self, repo: str) -> GaAMA:
+        """This client, pointed at another repository (same session, limiter and gate)."""
+        view = copy.copy(self)
+        view.owner, view.repository = _split_repo(repo, None, None)
+        return view
+
+    async def _from_cache(self, target: DownloadTarget) -> bool:
+        if self.cache is None or target.sha256 is None:
+            return False
+        return await self.cache.place(target.sha256, target.size, target.path)
+
+    async def _remember_release(
+        self, tag: str | None, targets: list[DownloadTarget], empties: list[Path]
+    ) -> None:
+        """Note what the release holds, so an offline run knows what to link from the cache."""
+        if self.cache is None:
+            return
+        files = [CachedFile(t.path.name, t.size, t.sha256) for t in targets if t.sha256]
+        files += [CachedFile(p.name, 0, EMPTY_SHA256) for p in empties]
+        await self.cache.remember_release(self.api_url, self.repo, tag, files)
+
+    async def _download_offline(
+        self,
+        tag: str | None,
+        destination: Path,
+        include: str | Sequence[str] | None,
+        exclude: str | Sequence[str] | None,
+    ) -> list[Path]:
+        """Serve a download from the cache alone; say exactly what is missing."""
+        what = f"release '{tag or 'latest'}' of {self.repo}"
+        known = await self.cache.release(self.api_url, self.repo, tag) if self.cache else None
+        if known is None:
+            raise DownloadError(
+                f"Offline (GAAMA_OFFLINE=1) and the cache has never seen {what}: "
+                "download it once online with the cache on."
+            )
+        await anyio.Path(destination).mkdir(parents=True, exist_ok=True)
+        paths, missing = [], []
+        for file in _selected_offline(known, include, exclude):
+            final = destination / safe_filename(file.name)
+            if file.size == 0:
+                paths.append(await write_empty(final))
+            elif self.cache is not None and await self.cache.place(file.sha256, file.size, final):
+                paths.append(final)
+            else:
+                missing.append(file.name)
+        if missing:
+            raise DownloadError(
+                f"Offline (GAAMA_OFFLINE=1): {len(missing)} file(s) of {what} are not in the "
+                f"cache ({', '.join(missing)}); download them once online."
+            )
+        return sorted(paths)
+
     async def download(
         self,
         tag: str | None = None,
@@ -386,7 +482,11 @@ class GaAMA:
         file appears at its final path only once complete and checked against its sha256.
         With ``extract_zips``, ``.zip`` assets are also unpacked into ``path``, refusing
         members that would land outside it, links, and archives that expand without bound.
+        A file already in the cache (by sha256) is linked into place, not downloaded; with
+        ``offline`` (or ``GAAMA_OFFLINE=1``) nothing is asked of GitHub at all.
         """
+        if self.offline:
+            return await self._download_offline(tag, Path(path), include, exclude)
         release = await self.get_release(tag)
         assets = await self._assets_of(release)
         destination = Path(path)
@@ -395,6 +495,7 @@ class GaAMA:
         await record.load()
         manifest = await self._read_manifest(assets, record)
         targets, empties, refused = _download_plan(assets, manifest, destination)
+        await self._remember_release(tag, targets, empties)
         targets = [t for t in targets if _selected(_names_of(t), include, exclude)]
         empties = [p for p in empties if _selected((p.name,), include, exclude)]
 
@@ -416,6 +517,9 @@ class GaAMA:
                 async with file_lock(target.path):
                     if await _fetched_meanwhile(record, target):
                         return target.path
+                    if await self._from_cache(target):
+                        await record.note(target.path, target.sha256, target.pieces)
+                        return target.path
                     path = await download_file(
                         self._http,
                         target,
@@ -424,6 +528,8 @@ class GaAMA:
                         progress=self.progress,
                     )
                     await record.note(path, target.sha256, target.pieces)
+                    if self.cache is not None and target.sha256 is not None:
+                        await self.cache.add(path, target.sha256)
                     if target.size >= LARGE_FILE:  # spare other processes hashing it
                         await record.save()
                 return path
@@ -445,6 +551,14 @@ class GaAMA:
             for archive in [p for p in paths if p.suffix.lower() == ".zip"]:
                 paths += await in_pool(extract_zip, archive, destination, self.archive_limits)
         return sorted(set(paths))
+
+
+def _selected_offline(
+    files: list[CachedFile],
+    include: str | Sequence[str] | None,
+    exclude: str | Sequence[str] | None,
+) -> list[CachedFile]:
+    return [f for f in files if _selected((f.name,), include, exclude)]
 
 
 def _download_plan(

@@ -17,6 +17,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests count requests: a cache shared between them would answer for the server.
+    tests/test_cache.py turns it on where it is the subject."""
+    monkeypatch.setenv("GAAMA_CACHE_DIR", "off")
+    monkeypatch.delenv("GAAMA_OFFLINE", raising=False)
+
+
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
     config = ServerConfig(root=tmp_path / "github", tokens={TOKEN: "octocat"})
