@@ -74,6 +74,7 @@ class ManifestEntry:
         return (self.asset,) if self.asset else ()
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as stored in the manifest (``parts`` only for split files)."""
         data: dict[str, Any] = {
             "name": self.name, "asset": self.asset, "size": self.size, "sha256": self.sha256,
         }  # fmt: skip
@@ -83,6 +84,7 @@ class ManifestEntry:
 
     @classmethod
     def from_json(cls, data: Any) -> ManifestEntry:
+        """Parse and check an entry: a manifest is untrusted input."""
         if not isinstance(data, dict):
             raise ManifestError("manifest entry is not an object")
         name, asset, size, sha = (data.get(k) for k in ("name", "asset", "size", "sha256"))
@@ -119,6 +121,7 @@ class Manifest:
         return {name: e for e in self.files for name in e.asset_names}
 
     def by_name(self) -> dict[str, ManifestEntry]:
+        """Each file name to its entry."""
         return {e.name: e for e in self.files}
 
     def merged(self, updates: list[ManifestEntry]) -> Manifest:
@@ -128,6 +131,7 @@ class Manifest:
         return Manifest(tuple(sorted(entries.values(), key=lambda e: e.name)))
 
     def to_bytes(self) -> bytes:
+        """The manifest asset's content (JSON, UTF-8)."""
         document = {
             "format": MANIFEST_FORMAT,
             "tool": "gaama_async",
@@ -137,6 +141,7 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
+        """Parse a manifest asset; raise ``ManifestError`` for anything malformed."""
         try:
             document = json.loads(raw)
         except ValueError as exc:

@@ -43,6 +43,7 @@ class Asset:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Asset:
+        """Parse GitHub's release-asset JSON (unknown keys ignored, optional ones defaulted)."""
         return cls(
             id=int(data["id"]),
             name=str(data["name"]),
@@ -87,6 +88,7 @@ class Release:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Release:
+        """Parse GitHub's release JSON, with the assets it lists inline."""
         return cls(
             id=int(data["id"]),
             tag=str(data["tag_name"]),
