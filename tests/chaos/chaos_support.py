@@ -168,7 +168,8 @@ def early_requests(seen: list[Seen], secondary_wait: float) -> list[str]:
         wait = required_wait(limit, secondary_wait)
         if wait is None or limit.worker is None:
             continue
-        if limit.fault is None:
+        if limit.fault is None and not _in_flight_behind_a_limit(seen, limit):
+            # The server's own budget refused a request the client was free to send.
             problems.append(f"server-side limit {limit.status} on {limit.route} at {limit.end:.3f}")
             continue
         until = limit.end + wait
@@ -184,6 +185,20 @@ def early_requests(seen: list[Seen], secondary_wait: float) -> list[str]:
                     f"({limit.status}) that asked for {wait:.2f} s"
                 )
     return problems
+
+
+def _in_flight_behind_a_limit(seen: list[Seen], limit: Seen) -> bool:
+    """Whether ``limit`` answered a request already under way when an earlier limit of the
+    same client was answered: after an injected primary exhaustion the server keeps its
+    budget at zero, so requests in flight at that moment are refused too, legitimately."""
+    return any(
+        other is not limit
+        and other.worker == limit.worker
+        and other.status in (403, 429)
+        and other.end <= limit.end
+        and limit.start <= other.end + TOLERANCE
+        for other in seen
+    )
 
 
 def faults_between(seen: list[Seen], worker: int, start: float, end: float) -> Counter[str]:
