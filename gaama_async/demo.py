@@ -71,7 +71,11 @@ async def run_demo(workdir: Path) -> int:
         files = [model / name for name in MODEL_FILES]
         progress = ConsoleProgress(sys.stdout)
         async with GaAMA(
-            repo="demo/model", token=token, api_url=server.api_url, progress=progress
+            repo="demo/model",
+            token=token,
+            api_url=server.api_url,
+            progress=progress,
+            cache_dir=False,  # measure the transfer, not a link from an earlier demo
         ) as client:
             started = time.perf_counter()
             release = await client.publish("v1.0", files, name="Demo model v1.0")
