@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._plan import selected
 from .manifest import MANIFEST_NAME, Manifest
 from .models import Asset
 
@@ -23,10 +23,8 @@ class RemovalPlan:
 
 
 def _matches(names: Sequence[str], include: Sequence[str], exclude: Sequence[str]) -> bool:
-    def hit(patterns: Sequence[str]) -> bool:
-        return any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns)
-
-    return hit(include) and not hit(exclude)
+    # Unlike a download, removing nothing named removes nothing.
+    return bool(include) and selected(tuple(names), include, exclude)
 
 
 def plan_removal(

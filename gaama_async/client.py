@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
-import fnmatch
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -25,8 +24,9 @@ from ._archives import ArchiveLimits, extract_zip
 from ._bundle import zip_bundle
 from ._cache import OFF, CachedFile, ContentCache, default_cache_dir
 from ._concurrency import run_all
-from ._files import UnsafeNameError, file_lock, in_pool, safe_filename, stat_many, write_empty
+from ._files import file_lock, in_pool, safe_filename, stat_many, write_empty
 from ._http import GitHubHTTP, auth_header
+from ._plan import names_of, patterns_of, plan_download, selected, selected_files
 from ._publisher import LocalFile, Publisher, is_leftover, local_files, plan_additions
 from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
@@ -227,7 +227,7 @@ class GaAMA:
         release = await self.get_release(tag)
         assets = await self._assets_of(release)
         manifest = await self._read_manifest(assets)
-        plan = plan_removal(assets, manifest, _patterns(include), _patterns(exclude))
+        plan = plan_removal(assets, manifest, patterns_of(include), patterns_of(exclude))
         if not dry_run:
             publisher = self._publisher(release)
             if plan.rewrite is not None:
@@ -452,7 +452,7 @@ class GaAMA:
             )
         await anyio.Path(destination).mkdir(parents=True, exist_ok=True)
         paths, missing = [], []
-        for file in _selected_offline(known, include, exclude):
+        for file in selected_files(known, include, exclude):
             final = destination / safe_filename(file.name)
             if file.size == 0:
                 paths.append(await write_empty(final))
@@ -494,10 +494,10 @@ class GaAMA:
         record = FolderRecord(destination)
         await record.load()
         manifest = await self._read_manifest(assets, record)
-        targets, empties, refused = _download_plan(assets, manifest, destination)
+        targets, empties, refused = plan_download(assets, manifest, destination)
         await self._remember_release(tag, targets, empties)
-        targets = [t for t in targets if _selected(_names_of(t), include, exclude)]
-        empties = [p for p in empties if _selected((p.name,), include, exclude)]
+        targets = [t for t in targets if selected(names_of(t), include, exclude)]
+        empties = [p for p in empties if selected((p.name,), include, exclude)]
 
         stats = await stat_many([t.path for t in targets])
         present = [
@@ -553,78 +553,12 @@ class GaAMA:
         return sorted(set(paths))
 
 
-def _selected_offline(
-    files: list[CachedFile],
-    include: str | Sequence[str] | None,
-    exclude: str | Sequence[str] | None,
-) -> list[CachedFile]:
-    return [f for f in files if _selected((f.name,), include, exclude)]
-
-
-def _download_plan(
-    assets: Sequence[Asset], manifest: Manifest | None, destination: Path
-) -> tuple[list[DownloadTarget], list[Path], list[str]]:
-    """What to fetch, which empty files to recreate, and which files were refused (unsafe
-    names, or parts missing from the release)."""
-    targets: list[DownloadTarget] = []
-    empties: list[Path] = []
-    refused: list[str] = []
-    usable = {a.name: a for a in assets if a.is_uploaded}
-    claimed = {MANIFEST_NAME}
-    for entry in manifest.files if manifest else ():
-        claimed.update(entry.asset_names)
-        try:
-            final = destination / safe_filename(entry.name)
-        except UnsafeNameError:
-            refused.append(f"{entry.name!r} (unsafe name)")
-            continue
-        if entry.size == 0 and not entry.asset_names:
-            empties.append(final)
-        elif all(n in usable for n in entry.asset_names):
-            pieces = tuple(usable[n] for n in entry.asset_names)
-            piece_sha = tuple(p.sha256 for p in entry.parts) or (entry.sha256,)
-            targets.append(DownloadTarget(final, entry.size, entry.sha256, pieces, piece_sha))
-        else:
-            refused.append(f"{entry.name!r} (assets missing from the release)")
-    for asset in assets:
-        if asset.name in claimed or not asset.is_uploaded or is_leftover(asset):
-            continue
-        try:
-            targets.append(
-                DownloadTarget.whole(asset, destination / safe_filename(asset.name), asset.sha256)
-            )
-        except UnsafeNameError:
-            refused.append(f"{asset.name!r} (unsafe name)")
-    return targets, empties, refused
-
-
 async def _fetched_meanwhile(record: FolderRecord, target: DownloadTarget) -> bool:
     """Whether another process finished ``target`` while we waited for its lock."""
     if not await anyio.Path(target.path).exists():
         return False
     await record.refresh()
     return await record.is_present(target.path, target.size, target.sha256, target.pieces)
-
-
-def _names_of(target: DownloadTarget) -> tuple[str, ...]:
-    """A file is selected by its own name or by the name of any asset it is made of."""
-    return (target.path.name, *(a.name for a in target.pieces))
-
-
-def _patterns(value: str | Sequence[str] | None) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _selected(
-    names: tuple[str, ...], include: str | Sequence[str] | None, exclude: str | Sequence[str] | None
-) -> bool:
-    def matches(patterns: list[str]) -> bool:
-        return any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns)
-
-    wanted = _patterns(include)
-    return (not wanted or matches(wanted)) and not matches(_patterns(exclude))
 
 
 def _as_publish_error(exc: BaseException, tag: str) -> BaseException:

@@ -9,9 +9,10 @@ import pytest
 import gaama_async
 from gaama_async._files import UnsafeNameError, safe_filename
 from gaama_async._names import normalize_asset_name
+from gaama_async._plan import selected
 from gaama_async._ratelimit import classify_rate_limit
 from gaama_async._responses import error_for_status, validation_codes
-from gaama_async.client import _selected, _split_repo
+from gaama_async.client import _split_repo
 from gaama_async.errors import AuthenticationError, NotFoundError, RateLimitError
 from gaama_async.manifest import Manifest, ManifestEntry, ManifestError
 
@@ -125,11 +126,11 @@ def test_plain_names_are_accepted() -> None:
 
 
 def test_include_and_exclude_globs() -> None:
-    assert _selected(("a.bin",), None, None)
-    assert _selected(("a.bin",), "*.bin", None)
-    assert not _selected(("a.txt",), ["*.bin"], None)
-    assert not _selected(("a.bin",), "*", "a.*")
-    assert _selected(("orig name.txt", "orig.name.txt"), "orig name*", None)
+    assert selected(("a.bin",), None, None)
+    assert selected(("a.bin",), "*.bin", None)
+    assert not selected(("a.txt",), ["*.bin"], None)
+    assert not selected(("a.bin",), "*", "a.*")
+    assert selected(("orig name.txt", "orig.name.txt"), "orig name*", None)
 
 
 def test_repo_forms() -> None:

@@ -1,0 +1,82 @@
+"""What a download fetches: the plan from a release's assets and manifest, and the
+include/exclude selection. Pure functions: no network, no disk."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._cache import CachedFile
+from ._files import UnsafeNameError, safe_filename
+from ._publisher import is_leftover
+from .download import DownloadTarget
+from .manifest import MANIFEST_NAME, Manifest
+from .models import Asset
+
+Patterns = str | Sequence[str] | None
+
+
+def selected_files(
+    files: list[CachedFile], include: Patterns, exclude: Patterns
+) -> list[CachedFile]:
+    """The cached files of a release that the patterns select (offline downloads)."""
+    return [f for f in files if selected((f.name,), include, exclude)]
+
+
+def plan_download(
+    assets: Sequence[Asset], manifest: Manifest | None, destination: Path
+) -> tuple[list[DownloadTarget], list[Path], list[str]]:
+    """What to fetch, which empty files to recreate, and which files were refused (unsafe
+    names, or parts missing from the release)."""
+    targets: list[DownloadTarget] = []
+    empties: list[Path] = []
+    refused: list[str] = []
+    usable = {a.name: a for a in assets if a.is_uploaded}
+    claimed = {MANIFEST_NAME}
+    for entry in manifest.files if manifest else ():
+        claimed.update(entry.asset_names)
+        try:
+            final = destination / safe_filename(entry.name)
+        except UnsafeNameError:
+            refused.append(f"{entry.name!r} (unsafe name)")
+            continue
+        if entry.size == 0 and not entry.asset_names:
+            empties.append(final)
+        elif all(n in usable for n in entry.asset_names):
+            pieces = tuple(usable[n] for n in entry.asset_names)
+            piece_sha = tuple(p.sha256 for p in entry.parts) or (entry.sha256,)
+            targets.append(DownloadTarget(final, entry.size, entry.sha256, pieces, piece_sha))
+        else:
+            refused.append(f"{entry.name!r} (assets missing from the release)")
+    for asset in assets:
+        if asset.name in claimed or not asset.is_uploaded or is_leftover(asset):
+            continue
+        try:
+            targets.append(
+                DownloadTarget.whole(asset, destination / safe_filename(asset.name), asset.sha256)
+            )
+        except UnsafeNameError:
+            refused.append(f"{asset.name!r} (unsafe name)")
+    return targets, empties, refused
+
+
+def names_of(target: DownloadTarget) -> tuple[str, ...]:
+    """A file is selected by its own name or by the name of any asset it is made of."""
+    return (target.path.name, *(a.name for a in target.pieces))
+
+
+def patterns_of(value: Patterns) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def selected(names: tuple[str, ...], include: Patterns, exclude: Patterns) -> bool:
+    """Whether any of ``names`` matches ``include`` (all when None) and none ``exclude``."""
+
+    def matches(patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns)
+
+    wanted = patterns_of(include)
+    return (not wanted or matches(wanted)) and not matches(patterns_of(exclude))
