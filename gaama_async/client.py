@@ -84,7 +84,7 @@ class DownloadSpec:
     repo: str | None = None
     include: str | Sequence[str] | None = None
     exclude: str | Sequence[str] | None = None
-    extract_zips: bool = False
+    extract_zips: bool | None = None
 
 
 class GaAMA:
@@ -96,6 +96,11 @@ class GaAMA:
     parameters also accept 0.7.2's positional order, ``GaAMA(username, password, owner,
     repository)``, so its constructor calls run unchanged; everything else is keyword-only.
     """
+
+    #: ``publish`` also publishes a ``{tag}.zip`` bundle when ``zip_files`` is not given.
+    zip_files_by_default = False
+    #: ``download`` also unpacks ``.zip`` assets when ``extract_zips`` is not given.
+    extract_zips_by_default = False
 
     def __init__(
         self,
@@ -270,7 +275,7 @@ class GaAMA:
         draft: bool = False,
         prerelease: bool = False,
         overwrite: bool = False,
-        zip_files: bool = False,
+        zip_files: bool | None = None,
     ) -> Release:
         """Upload ``files`` as assets of the release ``tag`` (default: today, ``YYYY.MM.DD``).
 
@@ -287,7 +292,7 @@ class GaAMA:
         tag = tag or _default_tag()
         files_to_send = await local_files(files)
         async with contextlib.AsyncExitStack() as stack:
-            if zip_files:
+            if self.zip_files_by_default if zip_files is None else zip_files:
                 paths = [f.path for f in files_to_send]
                 archive = await stack.enter_async_context(zip_bundle(tag, paths))
                 files_to_send = await local_files([*paths, archive])
@@ -474,7 +479,7 @@ class GaAMA:
         *,
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
-        extract_zips: bool = False,
+        extract_zips: bool | None = None,
     ) -> list[Path]:
         """Download the assets of ``tag`` (latest when None) into ``path``, verified.
 
@@ -547,7 +552,7 @@ class GaAMA:
                 f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
                 "the other files were downloaded."
             )
-        if extract_zips:
+        if self.extract_zips_by_default if extract_zips is None else extract_zips:
             for archive in [p for p in paths if p.suffix.lower() == ".zip"]:
                 paths += await in_pool(extract_zip, archive, destination, self.archive_limits)
         return sorted(set(paths))
