@@ -1,19 +1,47 @@
-"""What is worth retrying, and how long to wait between tries (policy, via tenacity)."""
+"""The one retry layer: what is worth another try, how long to wait, and where tries are counted.
+
+Every transfer and every API call retries through ``RetryPolicy.run`` and nowhere else. A run
+started inside another run (in the same task, or in a task spawned by it) makes one try only:
+the outer run owns the count, so tries can never multiply through nesting. A run's budget
+starts afresh whenever its operation moved bytes since the last failure (``moved``), so a long
+download over a flaky link keeps going while a dead one gives up after ``attempts`` tries.
+Waits for rate limits are not tries: the shared gate holds them, and the total a client waits
+is bounded by ``max_rate_limit_wait`` (see ``_ratelimit.RateLimitGate``).
+"""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 import tenacity
 
+from .errors import TransferError
+
 log = logging.getLogger("gaama_async")
+T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+_inside_run: contextvars.ContextVar[bool] = contextvars.ContextVar("gaama_retry", default=False)
 
 
 class TransientError(Exception):
-    """A fault worth another try: a 5xx, a dropped connection, a timeout, a short body."""
+    """A fault worth another try: a 5xx, a dropped connection, a timeout, a short body.
+
+    Private: it never leaves ``RetryPolicy.run``, which turns the last one into a
+    ``TransferError``.
+    """
+
+
+class RateLimited(TransientError):
+    """GitHub asked us to wait; the gate is already shut, so the next try waits there.
+
+    Not counted as a try: how long a client may wait in total is the gate's business.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,23 +52,92 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 10.0
 
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+
+    async def run(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        *,
+        what: str,
+        moved: Callable[[], int] | None = None,
+        advice: str = "try again later",
+    ) -> T:
+        """Await ``operation()``, again after each ``TransientError``, up to ``attempts``
+        counted tries; then raise ``TransferError`` naming ``what`` and ``advice``."""
+        if _inside_run.get():
+            return await operation()
+        token = _inside_run.set(True)
+        budget = _Budget(self.attempts, moved)
+        try:
+            async for attempt in self._retrying(budget):
+                with attempt:
+                    return await operation()
+        except TransientError as exc:
+            raise TransferError(
+                f"{what} failed after {budget.tries} tries ({exc}); {advice}."
+            ) from exc
+        finally:
+            _inside_run.reset(token)
+        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
+
+    def backoff(self, tries: int, jitter: float) -> float:
+        """Seconds to wait after ``tries`` counted failures; ``jitter`` is a fraction 0..1."""
+        grown = self.initial_wait * 2.0 ** max(tries - 1, 0)
+        return float(min(self.max_wait, grown) + jitter * self.initial_wait)
+
     def retrying(self) -> tenacity.AsyncRetrying:
-        """A tenacity loop that retries ``TransientError`` and re-raises the last one."""
+        """Transitional: the loop of modules not yet moved to ``run`` (removed once they are)."""
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
-            + tenacity.wait_random(0, self.initial_wait),
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
+            retry=tenacity.retry_if_exception_type(TransientError),
+            before_sleep=_log_wait,
+            reraise=True,
+        )
+
+    def _retrying(self, budget: _Budget) -> tenacity.AsyncRetrying:
+        def wait(state: tenacity.RetryCallState) -> float:
+            if budget.last_was_rate_limit:
+                return 0.0  # the gate does the waiting
+            return self.backoff(budget.tries, random.random())
+
+        return tenacity.AsyncRetrying(
+            stop=budget.exhausted,
+            wait=wait,
             retry=tenacity.retry_if_exception_type(TransientError),
             before_sleep=_log_wait,
             reraise=True,
         )
 
 
+class _Budget:
+    """Counted tries of one run; rate-limit waits are free and moving bytes resets the count."""
+
+    def __init__(self, attempts: int, moved: Callable[[], int] | None) -> None:
+        self.attempts = attempts
+        self.moved = moved
+        self.mark = moved() if moved else 0
+        self.tries = 0
+        self.last_was_rate_limit = False
+
+    def exhausted(self, state: tenacity.RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        self.last_was_rate_limit = isinstance(error, RateLimited)
+        if self.last_was_rate_limit:
+            return False
+        self.tries += 1
+        if self.moved is not None and (now := self.moved()) > self.mark:
+            self.mark, self.tries = now, 1
+        return self.tries >= self.attempts
+
+
 def _log_wait(state: tenacity.RetryCallState) -> None:
     """Every wait is logged with its reason and length (messages never hold a token)."""
     error = state.outcome.exception() if state.outcome else None
     pause = state.next_action.sleep if state.next_action else 0.0
-    log.info("retrying after %s: waiting %.2f s (try %d)", error, pause, state.attempt_number + 1)
+    log.info("retrying after %s: waiting %.2f s", error, pause)
 
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (

@@ -8,6 +8,8 @@ Every error the library raises on purpose is a ``GaamaError``::
      ├── RateLimitError        primary or secondary rate limit, past the wait we accept
      ├── AssetConflictError    an asset of that name exists with other content
      ├── IntegrityError        bytes whose size or sha256 do not match what was promised
+     ├── TransferError         a transient fault (5xx, dropped connection, timeout) that
+     │                         outlasted every retry
      ├── PublishError          a publish that could not complete (kept from gaama 0.7.2)
      └── DownloadError         a download that could not complete (kept from gaama 0.7.2)
 
@@ -55,6 +57,13 @@ class AssetConflictError(GaamaError):
 
 class IntegrityError(GaamaError):
     """Bytes read or stored do not match the expected size or sha256."""
+
+
+class TransferError(GaamaError):
+    """A transient fault (5xx, dropped connection, timeout, short body) outlasted the retries.
+
+    Running the same call again is the remedy: downloads resume from what is on disk.
+    """
 
 
 class PublishError(GaamaError):
