@@ -12,8 +12,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -22,17 +21,16 @@ import anyio
 from ._concurrency import first_error
 from ._files import CHUNK_SIZE, ResumableFile
 from ._http import GitHubHTTP
-from ._ranges import Segment, partial_answer_matches, plan_segments, range_header, written_prefix
+from ._ranges import Segment, partial_answer_matches, plan_segments, written_prefix
 from ._resume import ResumeState, fingerprint
-from ._retry import RETRYABLE_STATUSES, TRANSPORT_ERRORS, TransientError
+from ._retry import TRANSPORT_ERRORS, TransientError
+from ._storage import StorageLink, open_range
 from .errors import DownloadError
 from .models import Asset
 from .progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger("gaama_async")
 
-OCTET_STREAM = {"Accept": "application/octet-stream"}
-REDIRECTS = (301, 302, 303, 307, 308)
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
 HASH_CHUNK = CHUNK_SIZE
 # Received bytes are written once this much has arrived on a connection: memory stays at
@@ -54,80 +52,6 @@ class CorruptDownload(TransientError):
 
 class _Progressed(Exception):
     """A try failed after moving bytes: the retry budget starts afresh."""
-
-
-class StorageLink:
-    """Where one asset's bytes are fetched: a signed storage URL, or the API URL itself."""
-
-    def __init__(self, http: GitHubHTTP, asset: Asset) -> None:
-        self.http = http
-        self.asset = asset
-        self._url: str | None = None
-        self._direct = False
-        self._lock = anyio.Lock()
-
-    async def current(self) -> tuple[str, bool]:
-        """The URL and whether it is the API itself (then the token goes with it)."""
-        async with self._lock:
-            if self._url is None:
-                await self._resolve()
-            assert self._url is not None
-            return self._url, self._direct
-
-    async def expire(self, url: str) -> None:
-        """Forget ``url`` so the next request asks the API for a fresh one."""
-        async with self._lock:
-            if self._url == url:
-                self._url = None
-
-    async def _resolve(self) -> None:
-        what = f"download of asset '{self.asset.name}'"
-        async with self.http.open("GET", self.asset.url, what=what, headers=OCTET_STREAM) as api:
-            location = api.headers.get("Location")
-            if api.status == 200:
-                self._url, self._direct = self.asset.url, True
-            elif api.status in REDIRECTS and location:
-                self._url, self._direct = location, False
-            else:
-                raise DownloadError(f"GitHub answered HTTP {api.status} for {what} without a link.")
-
-
-@asynccontextmanager
-async def open_range(
-    link: StorageLink, byte_range: tuple[int, int] | None, etag: str | None = None
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    """Yield the answer for bytes ``[start, stop)`` (206, or 200 if the range was ignored),
-    or for the whole asset when ``byte_range`` is None (200)."""
-    url, direct = await link.current()
-    headers = {"Range": range_header(*byte_range)} if byte_range else {}
-    if etag and byte_range:
-        headers["If-Range"] = etag
-    name = link.asset.name
-    if direct:
-        async with link.http.open(
-            "GET",
-            url,
-            what=f"download of '{name}'",
-            headers={**OCTET_STREAM, **headers},
-            retry=False,
-        ) as response:
-            yield response
-        return
-    try:
-        response = await link.http.session.get(url, headers=headers)
-    except TRANSPORT_ERRORS as exc:
-        raise TransientError(f"{type(exc).__name__} fetching '{name}' from storage") from exc
-    try:
-        if response.status == 403:  # how storage says the signed URL expired
-            await link.expire(url)
-            raise TransientError(f"storage refused the signed URL for '{name}'")
-        if response.status in RETRYABLE_STATUSES:
-            raise TransientError(f"storage answered HTTP {response.status} for '{name}'")
-        if response.status not in (200, 206):
-            raise DownloadError(f"Storage refused '{name}' with HTTP {response.status}.")
-        yield response
-    finally:
-        response.release()
 
 
 class _FrontierHasher:

@@ -32,9 +32,10 @@ from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
 from ._removal import plan_removal
 from ._retry import RetryPolicy, TransientError
-from .download import DownloadTarget, download_file, fetch_small
+from ._storage import read_manifest
+from .download import DownloadTarget, download_file
 from .errors import DownloadError, GaamaError, NotFoundError, PublishError
-from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestError
+from .manifest import MANIFEST_NAME, Manifest
 from .models import Asset, Release
 from .progress import ProgressCallback
 
@@ -249,19 +250,7 @@ class GaAMA:
     async def _read_manifest(
         self, assets: Sequence[Asset], record: FolderRecord | None = None
     ) -> Manifest | None:
-        """The release's manifest; a folder's record may hold it from the last download."""
-        asset = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
-        if asset is None:
-            return None
-        raw = record.cached_manifest(asset) if record else None
-        if raw is None:
-            raw = await fetch_small(self._http, asset, limit=MAX_MANIFEST_BYTES)
-            if record is not None:
-                record.remember_manifest(asset, raw)
-        try:
-            return Manifest.from_bytes(raw)
-        except ManifestError as exc:
-            raise DownloadError(f"The release's {MANIFEST_NAME} is unreadable: {exc}.") from exc
+        return await read_manifest(self._http, assets, record)
 
     # -- publishing ------------------------------------------------------------------------
 

@@ -13,15 +13,9 @@ import anyio
 
 from ._files import CHUNK_SIZE, PartialFile, ResumableFile, write_empty, write_file_atomically
 from ._http import GitHubHTTP
-from ._ranged import (
-    AssetChanged,
-    CorruptDownload,
-    RangedDownload,
-    RangesIgnored,
-    StorageLink,
-    open_range,
-)
+from ._ranged import AssetChanged, CorruptDownload, RangedDownload, RangesIgnored
 from ._retry import TRANSPORT_ERRORS, TransientError
+from ._storage import StorageLink, open_range, read_at_most
 from .errors import DownloadError, IntegrityError
 from .models import Asset
 from .progress import ProgressCallback, ProgressEvent
@@ -198,7 +192,7 @@ async def _download_small(
     one trip to the thread pool each instead of six."""
     async with open_range(link, None) as response:
         try:
-            data = await _read_at_most(response, target.size)
+            data = await read_at_most(response, target.size)
         except TRANSPORT_ERRORS as exc:
             raise TransientError(f"connection lost downloading '{target.label}'") from exc
     if len(data) != target.size:
@@ -250,34 +244,3 @@ def _verify(partial: PartialFile, target: DownloadTarget) -> None:
     if target.sha256 is not None and partial.hasher.hexdigest() != target.sha256:
         log.warning("sha256 mismatch for '%s'; discarding the copy", target.label)
         raise CorruptDownload(f"sha256 mismatch for '{target.label}'")
-
-
-async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:
-    """Read a small asset (the manifest) into memory, refusing anything over ``limit``."""
-    if asset.size > limit:
-        raise DownloadError(f"Asset '{asset.name}' is too large to be a manifest.")
-    link = StorageLink(http, asset)
-    try:
-        async for attempt in http.retry.retrying():
-            with attempt:
-                async with open_range(link, None) as response:
-                    try:
-                        data = await _read_at_most(response, limit)
-                    except TRANSPORT_ERRORS as exc:
-                        raise TransientError(f"connection lost reading '{asset.name}'") from exc
-                if len(data) != asset.size:
-                    raise TransientError(f"got {len(data)} of {asset.size} bytes")
-                if asset.sha256 and hashlib.sha256(data).hexdigest() != asset.sha256:
-                    raise TransientError("its sha256 does not match its digest")
-    except TransientError as exc:
-        raise DownloadError(f"Could not read '{asset.name}' ({exc}); try again.") from exc
-    return data
-
-
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    data = bytearray()
-    async for chunk in response.content.iter_any():
-        data += chunk
-        if len(data) > limit:
-            break
-    return bytes(data)
