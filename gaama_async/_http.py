@@ -1,26 +1,38 @@
-"""Requests to GitHub: auth, the rate-limit gate, retries of transient faults, error mapping.
+"""Requests to GitHub: auth, the rate-limit gate, redirects of renamed repositories.
 
 Everything that talks HTTP goes through ``GitHubHTTP`` so that the token is attached in one
-place, and only for the API and uploads origins — never for storage or redirect targets.
+place, and only for the API origin and the uploads host GitHub names for it — never for
+storage or redirect targets. ``open`` makes exactly one try; ``json`` and ``paginate`` retry
+through the client's one ``RetryPolicy`` (and make one try when called inside another run).
+Failures are mapped to exceptions in ``_responses``, the one error mapping.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json as jsonlib
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 from yarl import URL
 
-from ._ratelimit import AdaptiveConcurrency, RateLimitGate, WritePacer, classify_rate_limit
-from ._responses import error_for_status
-from ._retry import RETRYABLE_STATUSES, TRANSPORT_ERRORS, RetryPolicy, TransientError
+from ._config import Pacing, Timeouts
+from ._ratelimit import (
+    AdaptiveConcurrency,
+    RateLimit,
+    RateLimitGate,
+    WritePacer,
+    classify_rate_limit,
+    server_clock,
+)
+from ._responses import error_for_status, is_retryable_status, mapped_transport_errors
+from ._retry import RateLimited, RetryPolicy, TransientError
 from ._version import __version__
 from .errors import GaamaError, RateLimitError
 
@@ -29,7 +41,10 @@ log = logging.getLogger("gaama_async")
 API_VERSION = "2022-11-28"
 JSON_ACCEPT = "application/vnd.github+json"
 MAX_ERROR_BODY = 64 * 1024
+MAX_API_REDIRECTS = 3
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+# GitHub's "repeat the request verbatim" redirects (a renamed or transferred repository).
+VERBATIM_REDIRECTS = frozenset({301, 307, 308})
 
 BodyFactory = Callable[[], Any]
 
@@ -50,6 +65,30 @@ def origin(url: str | URL) -> tuple[str, str, int | None]:
     return (parsed.scheme, parsed.host or "", parsed.port)
 
 
+def is_uploads_host_of(api_url: str | URL, upload_url: str | URL) -> bool:
+    """Whether ``upload_url`` is where GitHub takes uploads for ``api_url``: the API's own
+    host (GitHub Enterprise, the local server), or its ``uploads.`` sibling (github.com's
+    ``api.github.com`` → ``uploads.github.com``), never over a weaker scheme."""
+    api, upload = URL(api_url), URL(upload_url)
+    if not upload.host or (api.scheme == "https" and upload.scheme != "https"):
+        return False
+    api_host, upload_host = api.host or "", upload.host
+    if upload_host == api_host:
+        return True
+    return api_host.startswith("api.") and upload_host == "uploads." + api_host[4:]
+
+
+def api_redirect(
+    status: int, location: str | None, url: str, trusted: set[tuple[str, str, int | None]]
+) -> str | None:
+    """Where to repeat a request GitHub redirected verbatim, or None to hand the answer back
+    (a 302 to storage is the caller's business, and the token never follows it)."""
+    if status not in VERBATIM_REDIRECTS or not location:
+        return None
+    target = URL(url).join(URL(location))
+    return str(target) if origin(target) in trusted else None
+
+
 class GitHubHTTP:
     """One aiohttp session, one rate-limit gate, and the token, for one client."""
 
@@ -59,31 +98,37 @@ class GitHubHTTP:
         api_url: str,
         authorization: str | None,
         retry: RetryPolicy,
-        max_rate_limit_wait: float,
-        secondary_wait: float,
-        connect_timeout: float,
-        read_timeout: float,
+        pacing: Pacing,
+        timeouts: Timeouts,
         concurrency: AdaptiveConcurrency,
-        write_interval: float,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._authorization = authorization
         self._trusted = {origin(self.api_url)}
         self.retry = retry
-        self.gate = RateLimitGate()
+        self.gate = RateLimitGate(pacing.max_rate_limit_wait)
         self.concurrency = concurrency
-        self.pacer = WritePacer(write_interval)
-        self._max_rate_limit_wait = max_rate_limit_wait
-        self._secondary_wait = secondary_wait
+        self.pacer = WritePacer(pacing.write_interval)
+        self._secondary_wait = pacing.secondary_wait
         self._strikes = 0  # rate limits in a row, for exponential backoff
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=read_timeout
+            total=None, connect=timeouts.connect, sock_read=timeouts.read
         )
         self._session: aiohttp.ClientSession | None = None
 
     def trust(self, url: str) -> None:
-        """Allow the token on ``url``'s origin (the uploads host named by ``upload_url``)."""
+        """Allow the token on ``url``'s origin: the uploads host a release's ``upload_url``
+        names. Any host but the API's own or its ``uploads.`` sibling is refused."""
+        if not is_uploads_host_of(self.api_url, url):
+            raise GaamaError(
+                f"GitHub named {URL(url).host or url!r} as the uploads host for "
+                f"{self.api_url}; refusing to send the token there. Check --api-url."
+            )
         self._trusted.add(origin(url))
+
+    def is_trusted(self, url: str) -> bool:
+        """Whether the token may go to ``url`` (the API, or a trusted uploads host)."""
+        return origin(url) in self._trusted
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -105,7 +150,7 @@ class GitHubHTTP:
 
     def _headers(self, url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {"Accept": JSON_ACCEPT, **(extra or {})}
-        if self._authorization and origin(url) in self._trusted:
+        if self._authorization and self.is_trusted(url):
             headers["Authorization"] = self._authorization
         return headers
 
@@ -120,25 +165,25 @@ class GitHubHTTP:
         json: Any = None,
         body: BodyFactory | None = None,
         headers: Mapping[str, str] | None = None,
-        retry: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send a request and yield a successful (< 400) response; raise a typed error else.
+        """Send one request and yield a successful (< 400) response; raise a typed error else.
 
-        Redirects are not followed: the caller decides where a 302 may lead (and the token
-        never goes there). ``body`` makes a fresh request body for each try.
+        One try, always: callers retry through ``RetryPolicy.run``. Verbatim redirects of a
+        renamed repository are followed on trusted origins; a 302 is handed back (storage).
+        ``body`` makes a fresh request body for each try.
         """
-        if not retry:
+        for _ in range(MAX_API_REDIRECTS + 1):
             response = await self._send(method, url, what, params, json, body, headers)
+            target = api_redirect(
+                response.status, response.headers.get("Location"), url, self._trusted
+            )
+            if target is None:
+                break
+            response.release()
+            log.info("GitHub moved %s to %s", url, target)
+            url, params = target, None
         else:
-            try:
-                async for attempt in self.retry.retrying():
-                    with attempt:
-                        response = await self._send(method, url, what, params, json, body, headers)
-            except TransientError as exc:
-                raise GaamaError(
-                    f"GitHub kept failing ({exc}) after {self.retry.attempts} tries; "
-                    "try again later."
-                ) from exc
+            raise GaamaError(f"GitHub redirected {what} more than {MAX_API_REDIRECTS} times.")
         try:
             yield response
         finally:
@@ -154,76 +199,82 @@ class GitHubHTTP:
         body: BodyFactory | None,
         headers: Mapping[str, str] | None,
     ) -> aiohttp.ClientResponse:
-        waited = 0.0
-        while True:
+        await self.gate.wait()
+        if method in WRITE_METHODS:
+            await self.pacer.wait()
             await self.gate.wait()
-            if method in WRITE_METHODS:
-                await self.pacer.wait()
-                await self.gate.wait()
-            try:
-                response = await self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=body() if body is not None else None,
-                    headers=self._headers(url, headers),
-                    allow_redirects=False,
-                )
-            except TRANSPORT_ERRORS as exc:
-                raise TransientError(f"{type(exc).__name__} during {what}") from exc
-            if response.status < 400:
-                self._strikes = 0
-                self.concurrency.note_success()
-                return response
-            payload = await _read_error_payload(response)
-            wait = self._rate_limit_wait(response, payload, what, waited)
-            if wait is None:
-                if response.status in RETRYABLE_STATUSES:
-                    raise TransientError(f"HTTP {response.status} during {what}")
-                raise error_for_status(response.status, payload, what=what)
-            waited += wait
+        with mapped_transport_errors(what):
+            response = await self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=body() if body is not None else None,
+                headers=self._headers(url, headers),
+                allow_redirects=False,
+            )
+        if response.status < 400:
+            self._strikes = 0
+            self.concurrency.note_success()
+            return response
+        payload = await _read_error_payload(response)
+        self._raise_for(response, payload, what)
 
-    def _rate_limit_wait(
-        self, response: aiohttp.ClientResponse, payload: Any, what: str, waited: float
-    ) -> float | None:
+    def _raise_for(self, response: aiohttp.ClientResponse, payload: Any, what: str) -> NoReturn:
+        limit = self._rate_limit_of(response, payload)
+        if limit is not None:
+            self._hold_for(limit, response.status, what)
+        if is_retryable_status(response.status):
+            raise TransientError(f"HTTP {response.status} during {what}")
+        raise error_for_status(response.status, payload, what=what)
+
+    def _rate_limit_of(self, response: aiohttp.ClientResponse, payload: Any) -> RateLimit | None:
         message = str(payload.get("message", "")) if isinstance(payload, dict) else ""
-        limit = classify_rate_limit(
+        return classify_rate_limit(
             response.status,
             response.headers,
             message,
-            now=time.time(),
+            now=server_clock(response.headers.get("Date"), time.time()),
             secondary_wait=self._secondary_wait,
             strikes=self._strikes,
             jitter=random.random(),
         )
-        if limit is None:
-            return None
+
+    def _hold_for(self, limit: RateLimit, status: int, what: str) -> NoReturn:
+        """Shut the client's gate for the limit's wait and ask for another try, or give up
+        when the client's total wait would pass ``max_rate_limit_wait``."""
         self._strikes += 1
-        if waited + limit.wait > self._max_rate_limit_wait:
+        if not self.gate.fits(limit.wait):
             reset = limit.reset_at or time.time() + limit.wait
             stamp = time.strftime("%H:%M:%S UTC", time.gmtime(reset))
             raise RateLimitError(
                 f"GitHub's {limit.kind} rate limit stopped {what}; it lifts around {stamp}: "
                 "retry then, or raise max_rate_limit_wait.",
-                status=response.status,
+                status=status,
                 reset_at=reset,
             )
         log.warning("%s rate limit during %s: waiting %.1f s", limit.kind, what, limit.wait)
         self.gate.block_for(limit.wait)
         if limit.kind == "secondary":
             self.concurrency.back_off()
-        return limit.wait
+        raise RateLimited(f"{limit.kind} rate limit during {what}")
 
-    async def json(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
-        """Send a request and return its decoded JSON body (None for 204)."""
+    async def json(
+        self, method: str, url: str, *, what: str, retry: bool = True, **kwargs: Any
+    ) -> Any:
+        """Send a request and return its decoded JSON body (None for 204), with retries
+        (``retry=False``: one try, for a caller that owns the retries)."""
+        if not retry:
+            return await self._json_once(method, url, what, kwargs)
+        return await self.retry.run(lambda: self._json_once(method, url, what, kwargs), what=what)
+
+    async def _json_once(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> Any:
         async with self.open(method, url, what=what, **kwargs) as response:
             if response.status == 204:
                 return None
-            try:
-                return await response.json(content_type=None)
-            except (ValueError, aiohttp.ClientPayloadError) as exc:
-                raise GaamaError(f"GitHub sent a malformed answer for {what}.") from exc
+            with mapped_transport_errors(what):
+                raw = await response.read()
+        return _decode_json(raw, what)
 
     async def paginate(self, url: str, *, what: str) -> list[Any]:
         """Every item of a paginated list, following ``Link: rel="next"`` exactly as given."""
@@ -231,24 +282,41 @@ class GitHubHTTP:
         next_url: str | None = url
         params: Mapping[str, str] | None = {"per_page": "100"}
         while next_url is not None:
-            async with self.open("GET", next_url, what=what, params=params) as response:
-                page = await response.json(content_type=None)
-                next_link = next(
-                    (v for k, v in response.links.items() if str(k).lower() == "next"), None
-                )
-            if not isinstance(page, list):
-                raise GaamaError(f"GitHub sent a malformed list for {what}.")
+            fetch_page = functools.partial(self._page_once, next_url, params, what)
+            page, next_url = await self.retry.run(fetch_page, what=what)
             items.extend(page)
-            next_url = str(next_link["url"]) if next_link else None
             params = None
         return items
+
+    async def _page_once(
+        self, url: str, params: Mapping[str, str] | None, what: str
+    ) -> tuple[list[Any], str | None]:
+        async with self.open("GET", url, what=what, params=params) as response:
+            with mapped_transport_errors(what):
+                raw = await response.read()
+            next_link = next(
+                (v for k, v in response.links.items() if str(k).lower() == "next"), None
+            )
+        page = _decode_json(raw, what)
+        if not isinstance(page, list):
+            raise TransientError(f"GitHub sent a malformed list for {what}")
+        return page, str(next_link["url"]) if next_link else None
+
+
+def _decode_json(raw: bytes, what: str) -> Any:
+    """GitHub's JSON; anything else (a proxy's HTML page, a cut body) is worth another try."""
+    try:
+        return jsonlib.loads(raw)
+    except ValueError as exc:
+        raise TransientError(f"GitHub sent a malformed answer for {what}") from exc
 
 
 async def _read_error_payload(response: aiohttp.ClientResponse) -> Any:
     """A small error body as JSON when it is JSON, else as text; never the whole stream."""
     try:
-        raw = await response.content.read(MAX_ERROR_BODY)
-    except TRANSPORT_ERRORS:
+        with mapped_transport_errors("reading an error answer"):
+            raw = await response.content.read(MAX_ERROR_BODY)
+    except TransientError:
         raw = b""
     finally:
         response.release()

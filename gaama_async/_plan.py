@@ -6,21 +6,26 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
-from ._cache import CachedFile
 from ._files import UnsafeNameError, safe_filename
 from ._publisher import is_leftover
-from .download import DownloadTarget
 from .manifest import MANIFEST_NAME, Manifest
-from .models import Asset
+from .models import Asset, DownloadTarget
 
 Patterns = str | Sequence[str] | None
 
 
-def selected_files(
-    files: list[CachedFile], include: Patterns, exclude: Patterns
-) -> list[CachedFile]:
-    """The cached files of a release that the patterns select (offline downloads)."""
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+def selected_files(files: Sequence[N], include: Patterns, exclude: Patterns) -> list[N]:
+    """The files (of the cache's record of a release, offline) that the patterns select."""
     return [f for f in files if selected((f.name,), include, exclude)]
 
 
@@ -59,11 +64,6 @@ def plan_download(
         except UnsafeNameError:
             refused.append(f"{asset.name!r} (unsafe name)")
     return targets, empties, refused
-
-
-def names_of(target: DownloadTarget) -> tuple[str, ...]:
-    """A file is selected by its own name or by the name of any asset it is made of."""
-    return (target.path.name, *(a.name for a in target.pieces))
 
 
 def patterns_of(value: Patterns) -> list[str]:

@@ -5,6 +5,10 @@ Segments are fetched by concurrent workers sharing the client's connection budge
 written in place at their offsets into a preallocated hidden file. A hasher follows the
 written prefix of the file, so the sha256 is ready moments after the last byte. Progress is
 checkpointed to a small record beside the file, so a later run continues where this stopped.
+
+``attempt`` is one pass over the missing segments: a segment that fails does not stop the
+others, and the pass then fails as a whole, to be retried by the caller's one retry layer
+(``RetryPolicy.run``, whose budget resets as ``bytes_done`` grows). Nothing here retries.
 """
 
 from __future__ import annotations
@@ -12,8 +16,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 import anyio
@@ -22,12 +25,13 @@ from ._concurrency import first_error
 from ._files import CHUNK_SIZE, ResumableFile
 from ._http import GitHubHTTP
 from ._ranges import Segment, partial_answer_matches, plan_segments, written_prefix
+from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
-from ._retry import TRANSPORT_ERRORS, TransientError
+from ._retry import Corrupt, TransientError
 from ._storage import StorageLink, open_range
 from .errors import DownloadError
-from .models import Asset
-from .progress import ProgressCallback, ProgressEvent
+from .models import Asset, DownloadTarget
+from .progress import ProgressCallback, ProgressEvent, ProgressKind
 
 log = logging.getLogger("gaama_async")
 
@@ -38,7 +42,7 @@ HASH_CHUNK = CHUNK_SIZE
 WRITE_BATCH = CHUNK_SIZE // 2
 
 
-class AssetChanged(Exception):
+class AssetChanged(TransientError):
     """The remote asset is not the one the partial data came from: start over."""
 
 
@@ -46,23 +50,11 @@ class RangesIgnored(Exception):
     """Storage answered a Range request with the whole body: fetch the file in one stream."""
 
 
-class CorruptDownload(TransientError):
-    """The bytes did not hash to the expected sha256: worth one fresh try, not more."""
-
-
-class _Progressed(Exception):
-    """A try failed after moving bytes: the retry budget starts afresh."""
-
-
 class _FrontierHasher:
     """Hashes the file from its start as far as it is written, per piece and whole."""
 
-    def __init__(
-        self, file: ResumableFile, segments: Sequence[Segment], state: ResumeState, sizes: list[int]
-    ) -> None:
+    def __init__(self, file: ResumableFile, sizes: list[int]) -> None:
         self.file = file
-        self.segments = segments
-        self.state = state
         self.size = sum(sizes)
         self.starts = [sum(sizes[:i]) for i in range(len(sizes))]
         self.sizes = sizes
@@ -70,11 +62,17 @@ class _FrontierHasher:
         self.pieces = [hashlib.sha256() for _ in sizes] if len(sizes) > 1 else [self.whole]
         self.position = 0
         self._wake = anyio.Event()
+        self._stopped = False
 
     def notify(self) -> None:
         self._wake.set()
 
-    def _feed_at(self, position: int) -> Any:
+    def stop(self) -> None:
+        """End ``run`` at its next wake-up: the pass failed, the frontier will not move."""
+        self._stopped = True
+        self._wake.set()
+
+    def _feed_at(self, position: int) -> Callable[[bytes], None]:
         def feed(data: bytes) -> None:
             self.whole.update(data)
             if len(self.sizes) == 1:
@@ -88,18 +86,27 @@ class _FrontierHasher:
 
         return feed
 
-    async def run(self) -> None:
-        while self.position < self.size:
-            frontier = written_prefix(self.segments, self.state.done)
-            if frontier <= self.position:
+    async def run(self, frontier: Callable[[], int]) -> None:
+        """Hash up to ``frontier()`` until the whole file is hashed or ``stop`` is called."""
+        self._stopped = False
+        while self.position < self.size and not self._stopped:
+            end = frontier()
+            if end <= self.position:
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue
-            length = min(frontier - self.position, HASH_CHUNK)
-            read = await self.file.feed_range(self.position, length, self._feed_at(self.position))
+            length = min(end - self.position, HASH_CHUNK)
+            # Shielded: a read fed to the hasher must also advance the position.
+            with anyio.CancelScope(shield=True):
+                read = await self.file.feed_range(
+                    self.position, length, self._feed_at(self.position)
+                )
+                self.position += read
             if read == 0:
                 raise DownloadError(f"'{self.file.path}' is shorter than what was written.")
-            self.position += read
+
+    def digests(self) -> tuple[str, list[str]]:
+        return self.whole.hexdigest(), [h.hexdigest() for h in self.pieces]
 
 
 class RangedDownload:
@@ -108,64 +115,119 @@ class RangedDownload:
     def __init__(
         self,
         http: GitHubHTTP,
-        pieces: Sequence[Asset],
+        target: DownloadTarget,
         file: ResumableFile,
         *,
         limiter: anyio.CapacityLimiter,
         part_size: int,
         progress: ProgressCallback | None,
-        label: str,
     ) -> None:
-        self.http = http
-        self.pieces = list(pieces)
+        self.target = target
+        self.pieces = list(target.pieces)
         self.file = file
         self.limiter = limiter
         self.part_size = part_size
         self.progress = progress
-        self.label = label
+        self.label = target.label
         self.sizes = [a.size for a in self.pieces]
         self.links = [StorageLink(http, a) for a in self.pieces]
+        self._state: ResumeState | None = None
+        self._segments: list[Segment] = []
+        self._hasher = _FrontierHasher(file, self.sizes)
         self._unsaved = 0
         self._saving = False
         # Save progress every 1% of the file (within 256 KiB..4 MiB): a killed run then
         # re-fetches little more than what was still in flight.
         self._checkpoint_every = min(CHECKPOINT_BYTES, max(CHUNK_SIZE // 4, sum(self.sizes) // 100))
 
-    async def run(self) -> tuple[str, list[str]]:
-        """Fetch every missing byte; return the whole file's sha256 and each piece's."""
-        state, segments = await self._open_state()
-        hasher = _FrontierHasher(self.file, segments, state, self.sizes)
-        self._state, self._segments, self._hasher = state, segments, hasher
+    def bytes_done(self) -> int:
+        """Bytes written so far (what the retry budget watches for progress)."""
+        if self._state is None:
+            return 0
+        return sum(min(d, s.length) for d, s in zip(self._state.done, self._segments, strict=True))
+
+    async def attempt(self) -> None:
+        """One pass: fetch every missing segment, then check the digests.
+
+        Raises the first segment's ``TransientError`` once the other segments are done, so
+        the caller retries only what is still missing; ``Corrupt`` after discarding bytes
+        that did not hash right; ``AssetChanged`` after discarding a partial file whose
+        asset changed meanwhile.
+        """
+        state = self._state or await self._open_state()
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(hasher.run)
-                for index, segment in enumerate(segments):
-                    if state.done[index] < segment.length:
-                        group.start_soon(self._fetch, index)
-        except BaseExceptionGroup as failures:
-            raise first_error(failures) from None
+            failures = await self._one_pass(state)
+        except AssetChanged as exc:
+            log.warning("%s; starting over", exc)
+            await self.discard()
+            raise
         finally:
             with anyio.CancelScope(shield=True):
-                await self.file.save_state(state.to_bytes())
-        return hasher.whole.hexdigest(), [h.hexdigest() for h in hasher.pieces]
+                if self._state is not None:
+                    await self.file.save_state(self._state.to_bytes())
+        if failures:
+            raise failures[0]
+        if not self._digests_match():
+            log.warning("sha256 mismatch for '%s'; discarding the copy", self.label)
+            await self.discard()
+            raise Corrupt(f"'{self.label}' did not match its sha256")
 
-    async def _open_state(self) -> tuple[ResumeState, list[Segment]]:
+    async def _one_pass(self, state: ResumeState) -> list[TransientError]:
+        failures: list[TransientError] = []
+        missing = [i for i, s in enumerate(self._segments) if state.done[i] < s.length]
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._hasher.run, self._frontier)
+                async with anyio.create_task_group() as fetchers:
+                    for index in missing:
+                        fetchers.start_soon(self._fetch, index, failures)
+                if failures:
+                    self._hasher.stop()
+        except BaseExceptionGroup as errors:
+            raise first_error(errors) from None
+        return failures
+
+    def _frontier(self) -> int:
+        assert self._state is not None
+        return written_prefix(self._segments, self._state.done)
+
+    def _digests_match(self) -> bool:
+        whole, pieces = self._hasher.digests()
+        expected = [(self.target.sha256, whole)]
+        expected += list(zip(self.target.piece_sha256, pieces, strict=True))
+        return all(want is None or want == got for want, got in expected)
+
+    async def discard(self) -> None:
+        """Remove the partial file and its record, and un-report the bytes they held."""
+        undone = self.bytes_done()
+        await self.file.discard()
+        self._forget()
+        if undone:
+            self._report("retry", undone)
+
+    def _forget(self) -> None:
+        """Start from nothing at the next attempt (the file on disk is stale)."""
+        self._state = None
+        self._hasher = _FrontierHasher(self.file, self.sizes)
+
+    async def _open_state(self) -> ResumeState:
         expected = fingerprint(self.pieces, sum(self.sizes))
-        state = ResumeState.from_bytes(await self.file.read_state())
-        if state is not None and state.fingerprint == expected:
-            segments = plan_segments(self.sizes, state.part_size)
-            if len(segments) == len(state.done):
+        saved = ResumeState.from_bytes(await self.file.read_state())
+        if saved is not None and saved.fingerprint == expected:
+            segments = plan_segments(self.sizes, saved.part_size)
+            if len(segments) == len(saved.done):
                 await self._open_file(fresh=False)
-                resumed = sum(min(d, s.length) for d, s in zip(state.done, segments, strict=True))
-                if resumed:
+                self._state, self._segments = saved, segments
+                if resumed := self.bytes_done():
                     log.info("resuming '%s' with %d bytes already on disk", self.label, resumed)
                     self._report("advance", resumed)
-                return state, segments
-        segments = plan_segments(self.sizes, self.part_size)
-        state = ResumeState(expected, self.part_size, [0] * len(segments))
+                return saved
+        self._segments = plan_segments(self.sizes, self.part_size)
+        state = ResumeState(expected, self.part_size, [0] * len(self._segments))
         await self._open_file(fresh=True)
         await self.file.save_state(state.to_bytes())
-        return state, segments
+        self._state = state
+        return state
 
     async def _open_file(self, *, fresh: bool) -> None:
         try:
@@ -177,28 +239,23 @@ class RangedDownload:
                 f"'{self.file.final.parent}': {exc.strerror or exc}; free some space."
             ) from exc
 
-    def _report(self, kind: str, size: int) -> None:
+    def _report(self, kind: ProgressKind, size: int) -> None:
         if self.progress:
-            self.progress(ProgressEvent(kind, "download", self.label, 0, size))  # type: ignore[arg-type]
+            self.progress(ProgressEvent(kind, "download", self.label, 0, size))
 
-    async def _fetch(self, index: int) -> None:
-        """Fetch one segment, continuing from its last written byte after a failure."""
+    async def _fetch(self, index: int, failures: list[TransientError]) -> None:
+        """Fetch what is missing of one segment; a transient failure is noted, not raised,
+        so the other segments of this pass carry on."""
         async with self.limiter:
-            while self._state.done[index] < self._segments[index].length:
-                try:
-                    async for attempt in self.http.retry.retrying():
-                        with attempt:
-                            before = self._state.done[index]
-                            try:
-                                await self._stream(index)
-                            except TransientError:
-                                if self._state.done[index] > before:
-                                    raise _Progressed from None
-                                raise
-                except _Progressed:
-                    continue
+            try:
+                await self._stream(index)
+            except AssetChanged:
+                raise
+            except TransientError as exc:
+                failures.append(exc)
 
     async def _stream(self, index: int) -> None:
+        assert self._state is not None
         segment = self._segments[index]
         link = self.links[segment.piece]
         asset = link.asset
@@ -206,21 +263,25 @@ class RangedDownload:
         etag = self._state.etags.get(str(asset.id))
         async with open_range(link, (start, segment.stop), etag) as response:
             self._check_answer(response, asset, start, segment.stop, etag)
-            pending: list[bytes] = []  # received chunks, written together without joining
-            size = 0
-            try:
+            await self._receive(index, response, asset)
+        if self._state.done[index] < segment.length:
+            raise TransientError(f"storage sent a short range of '{asset.name}'")
+
+    async def _receive(self, index: int, response: aiohttp.ClientResponse, asset: Asset) -> None:
+        pending: list[bytes] = []  # received chunks, written together without joining
+        size = 0
+        try:
+            with mapped_transport_errors(f"downloading '{asset.name}'"):
                 async for data in response.content.iter_any():
                     pending.append(data)
                     size += len(data)
                     if size >= WRITE_BATCH:
                         await self._write(index, pending, size)
                         size = 0
-                await self._write(index, pending, size)
-            except TRANSPORT_ERRORS as exc:
-                await self._write(index, pending, size)
-                raise TransientError(f"connection lost downloading '{asset.name}'") from exc
-        if self._state.done[index] < segment.length:
-            raise TransientError(f"storage sent a short range of '{asset.name}'")
+        except TransientError:
+            await self._write(index, pending, size)  # keep what arrived before the break
+            raise
+        await self._write(index, pending, size)
 
     def _check_answer(
         self,
@@ -230,6 +291,7 @@ class RangedDownload:
         stop: int,
         etag: str | None,
     ) -> None:
+        assert self._state is not None
         if response.status == 200:
             if etag is not None:
                 raise AssetChanged(f"'{asset.name}' changed since the partial download")
@@ -246,6 +308,7 @@ class RangedDownload:
             self._state.etags.setdefault(str(asset.id), answered)
 
     async def _write(self, index: int, pending: list[bytes], size: int) -> None:
+        assert self._state is not None
         if not pending:
             return
         segment = self._segments[index]

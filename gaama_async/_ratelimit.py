@@ -7,6 +7,7 @@ client is told to wait.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import time
 from collections.abc import Mapping
@@ -72,15 +73,50 @@ def classify_rate_limit(
     return RateLimit(kind, backoff, reset_at)
 
 
-class RateLimitGate:
-    """One per client: when any request is told to wait, every task of the client waits."""
+def server_clock(date_header: str | None, fallback: float) -> float:
+    """The server's time from its ``Date`` header (``fallback`` when absent or unreadable).
 
-    def __init__(self) -> None:
+    ``x-ratelimit-reset`` is a moment on GitHub's clock; measuring the wait against our own
+    clock would wait too long or too little by however far the two clocks disagree.
+    """
+    if not date_header:
+        return fallback
+    try:
+        return email.utils.parsedate_to_datetime(date_header).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return fallback
+
+
+def gate_extension(open_at: float, now: float, wait: float) -> float:
+    """How much later a gate open at ``open_at`` opens when told to wait ``wait`` from ``now``.
+
+    Several tasks told off by one limit extend the gate once, not once each.
+    """
+    return max(0.0, now + wait - max(open_at, now))
+
+
+class RateLimitGate:
+    """One per client: when any request is told to wait, every task of the client waits.
+
+    It also keeps the client's total: ``max_total_wait`` is how long a client may be held by
+    rate limits over its whole life, not per request.
+    """
+
+    def __init__(self, max_total_wait: float = float("inf")) -> None:
         self._open_at = 0.0
+        self.max_total_wait = max_total_wait
+        self.total_wait = 0.0
+
+    def fits(self, seconds: float) -> bool:
+        """Whether waiting ``seconds`` more stays within the client's total."""
+        extension = gate_extension(self._open_at, time.monotonic(), seconds)
+        return self.total_wait + extension <= self.max_total_wait
 
     def block_for(self, seconds: float) -> None:
         """Keep the gate shut for ``seconds`` from now (never shortens an existing wait)."""
-        self._open_at = max(self._open_at, time.monotonic() + seconds)
+        now = time.monotonic()
+        self.total_wait += gate_extension(self._open_at, now, seconds)
+        self._open_at = max(self._open_at, now + seconds)
 
     async def wait(self) -> None:
         """Return once the gate is open."""

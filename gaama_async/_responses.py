@@ -1,16 +1,75 @@
-"""Turn a GitHub error answer into the most specific public exception, in one place."""
+"""The one error mapping: GitHub's error answers and the transport's failures, each turned
+into the most specific exception in one place (as httpx's ``map_httpcore_exceptions``).
+
+A dropped connection, a timeout or a truncated body, whether it happens while sending or
+while reading a body, becomes a ``TransientError`` (retried by the one retry layer); an
+error answer becomes the public ``GaamaError`` subclass that says what went wrong.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
+
+from ._retry import RETRYABLE_STATUSES, TransientError
 from .errors import (
     AuthenticationError,
     GaamaError,
     NotFoundError,
     RateLimitError,
 )
+
+# Every way the transport fails that another try may cure. TLS verification failures are
+# not among them: they are ``ClientConnectorCertificateError``, mapped to a clear error.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+@contextmanager
+def mapped_transport_errors(what: str) -> Iterator[None]:
+    """Raise a ``TransientError`` naming ``what`` for any transport failure inside.
+
+    Wrap every send and every body read in it: a connection dropped mid-body is the same
+    fault as one dropped before the answer, and is retried the same way.
+    """
+    try:
+        yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise GaamaError(
+            f"TLS certificate check failed for {what} ({exc.certificate_error}); "
+            "set SSL_CERT_FILE to the CA bundle that signed it."
+        ) from exc
+    except ssl.SSLError as exc:
+        raise TransientError(f"TLS error during {what}: {exc}") from exc
+    except TRANSPORT_ERRORS as exc:
+        raise TransientError(f"{describe_transport_error(exc)} during {what}") from exc
+
+
+def describe_transport_error(exc: BaseException) -> str:
+    """A short phrase for a transport failure, naming the host when one refused us."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the connection broke mid-body"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_retryable_status(status: int) -> bool:
+    """5xx answers GitHub and storage send while overloaded or restarting."""
+    return status in RETRYABLE_STATUSES
 
 
 def error_message(payload: Any) -> str:

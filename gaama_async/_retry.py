@@ -21,7 +21,7 @@ from typing import TypeVar
 import aiohttp
 import tenacity
 
-from .errors import TransferError
+from .errors import IntegrityError, TransferError
 
 log = logging.getLogger("gaama_async")
 T = TypeVar("T")
@@ -42,6 +42,15 @@ class RateLimited(TransientError):
 
     Not counted as a try: how long a client may wait in total is the gate's business.
     """
+
+
+class Corrupt(TransientError):
+    """Bytes that did not hash to the promised sha256. Fetched afresh once (a bit flipped in
+    transit); a second time means the stored copy is bad, and the run ends with
+    ``IntegrityError``."""
+
+
+CORRUPT_REFETCHES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +84,7 @@ class RetryPolicy:
                 with attempt:
                     return await operation()
         except TransientError as exc:
-            raise TransferError(
-                f"{what} failed after {budget.tries} tries ({exc}); {advice}."
-            ) from exc
+            raise budget.final_error(exc, what, advice) from exc
         finally:
             _inside_run.reset(token)
         raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
@@ -120,7 +127,17 @@ class _Budget:
         self.moved = moved
         self.mark = moved() if moved else 0
         self.tries = 0
+        self.corrupt = 0
         self.last_was_rate_limit = False
+
+    def final_error(self, last: TransientError, what: str, advice: str) -> Exception:
+        """The public error a run ends with: bad bytes twice, or a fault that outlasted it."""
+        if isinstance(last, Corrupt) and self.corrupt > CORRUPT_REFETCHES:
+            return IntegrityError(
+                f"{last}, again after a fresh download; the copy on GitHub may be corrupt: "
+                "publish it again."
+            )
+        return TransferError(f"{what} failed after {self.tries} tries ({last}); {advice}.")
 
     def exhausted(self, state: tenacity.RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
@@ -128,6 +145,10 @@ class _Budget:
         if self.last_was_rate_limit:
             return False
         self.tries += 1
+        if isinstance(error, Corrupt):
+            self.corrupt += 1
+            if self.corrupt > CORRUPT_REFETCHES:
+                return True
         if self.moved is not None and (now := self.moved()) > self.mark:
             self.mark, self.tries = now, 1
         return self.tries >= self.attempts

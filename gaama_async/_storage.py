@@ -3,7 +3,8 @@ whole answer (``open_range``), and small whole reads into memory (``fetch_small`
 
 GitHub answers an asset download on the API with a 302 to a signed storage URL (or, on GHES,
 with the bytes). The link is resolved once per asset and again only when storage says the
-signature expired; the token never goes to storage.
+signature expired or the blob is gone; the token never goes to storage. Every function here
+makes one try: the transfer that calls it owns the retries.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 import anyio
+from yarl import URL
 
 from ._http import GitHubHTTP
 from ._ranges import range_header
 from ._record import FolderRecord
-from ._retry import RETRYABLE_STATUSES, TRANSPORT_ERRORS, TransientError
+from ._responses import is_retryable_status, mapped_transport_errors
+from ._retry import Corrupt, TransientError
 from .errors import DownloadError
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestError
 from .models import Asset
@@ -58,9 +61,22 @@ class StorageLink:
             if api.status == 200:
                 self._url, self._direct = self.asset.url, True
             elif api.status in REDIRECTS and location:
-                self._url, self._direct = location, False
+                self._url, self._direct = str(api.url.join(URL(location))), False
             else:
                 raise DownloadError(f"GitHub answered HTTP {api.status} for {what} without a link.")
+
+
+def storage_problem(status: int, content_type: str, name: str) -> str | None:
+    """Why a storage answer cannot be the asset's bytes (None when it can).
+
+    An HTML page with status 200 is a captive portal's or a broken proxy's error page, never
+    an asset: storage always answers ``application/octet-stream``.
+    """
+    if status not in (200, 206):
+        return f"storage answered HTTP {status} for '{name}'"
+    if content_type.split(";")[0].strip().lower() == "text/html":
+        return f"storage sent an HTML page instead of '{name}'"
+    return None
 
 
 @asynccontextmanager
@@ -68,37 +84,48 @@ async def open_range(
     link: StorageLink, byte_range: tuple[int, int] | None, etag: str | None = None
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """Yield the answer for bytes ``[start, stop)`` (206, or 200 if the range was ignored),
-    or for the whole asset when ``byte_range`` is None (200)."""
+    or for the whole asset when ``byte_range`` is None (200). One try."""
     url, direct = await link.current()
     headers = {"Range": range_header(*byte_range)} if byte_range else {}
     if etag and byte_range:
         headers["If-Range"] = etag
     name = link.asset.name
     if direct:
+        what = f"download of '{name}'"
         async with link.http.open(
-            "GET",
-            url,
-            what=f"download of '{name}'",
-            headers={**OCTET_STREAM, **headers},
-            retry=False,
+            "GET", url, what=what, headers={**OCTET_STREAM, **headers}
         ) as response:
+            _check_bytes_answer(response, name)
             yield response
         return
-    try:
+    with mapped_transport_errors(f"fetching '{name}' from storage"):
         response = await link.http.session.get(url, headers=headers)
-    except TRANSPORT_ERRORS as exc:
-        raise TransientError(f"{type(exc).__name__} fetching '{name}' from storage") from exc
     try:
-        if response.status == 403:  # how storage says the signed URL expired
-            await link.expire(url)
-            raise TransientError(f"storage refused the signed URL for '{name}'")
-        if response.status in RETRYABLE_STATUSES:
-            raise TransientError(f"storage answered HTTP {response.status} for '{name}'")
-        if response.status not in (200, 206):
-            raise DownloadError(f"Storage refused '{name}' with HTTP {response.status}.")
+        await _check_storage_answer(link, url, response, name)
         yield response
     finally:
         response.release()
+
+
+async def _check_storage_answer(
+    link: StorageLink, url: str, response: aiohttp.ClientResponse, name: str
+) -> None:
+    if response.status in (403, 404):
+        # 403: the signature expired; 404: the blob moved (a re-upload). Ask the API again:
+        # it gives a fresh URL, or says the asset is gone.
+        await link.expire(url)
+        raise TransientError(f"storage answered HTTP {response.status} for '{name}'")
+    if is_retryable_status(response.status):
+        raise TransientError(f"storage answered HTTP {response.status} for '{name}'")
+    if response.status not in (200, 206):
+        raise DownloadError(f"Storage refused '{name}' with HTTP {response.status}.")
+    _check_bytes_answer(response, name)
+
+
+def _check_bytes_answer(response: aiohttp.ClientResponse, name: str) -> None:
+    problem = storage_problem(response.status, response.headers.get("Content-Type", ""), name)
+    if problem is not None:
+        raise TransientError(problem)
 
 
 async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:
@@ -106,24 +133,25 @@ async def fetch_small(http: GitHubHTTP, asset: Asset, *, limit: int) -> bytes:
     if asset.size > limit:
         raise DownloadError(f"Asset '{asset.name}' is too large to be a manifest.")
     link = StorageLink(http, asset)
-    try:
-        async for attempt in http.retry.retrying():
-            with attempt:
-                async with open_range(link, None) as response:
-                    try:
-                        data = await read_at_most(response, limit)
-                    except TRANSPORT_ERRORS as exc:
-                        raise TransientError(f"connection lost reading '{asset.name}'") from exc
-                if len(data) != asset.size:
-                    raise TransientError(f"got {len(data)} of {asset.size} bytes")
-                if asset.sha256 and hashlib.sha256(data).hexdigest() != asset.sha256:
-                    raise TransientError("its sha256 does not match its digest")
-    except TransientError as exc:
-        raise DownloadError(f"Could not read '{asset.name}' ({exc}); try again.") from exc
+    return await http.retry.run(
+        lambda: _fetch_small_once(link, limit), what=f"reading '{asset.name}'"
+    )
+
+
+async def _fetch_small_once(link: StorageLink, limit: int) -> bytes:
+    asset = link.asset
+    async with open_range(link, None) as response:
+        with mapped_transport_errors(f"reading '{asset.name}'"):
+            data = await read_at_most(response, limit)
+    if len(data) != asset.size:
+        raise TransientError(f"got {len(data)} of {asset.size} bytes of '{asset.name}'")
+    if asset.sha256 and hashlib.sha256(data).hexdigest() != asset.sha256:
+        raise Corrupt(f"'{asset.name}' did not match its sha256 digest")
     return data
 
 
 async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, stopping once it passes ``limit`` bytes (the caller checks the length)."""
     data = bytearray()
     async for chunk in response.content.iter_any():
         data += chunk

@@ -1,13 +1,15 @@
-"""GaAMA: the asyncio client. Configuration, one HTTP session, and the public entry points.
+"""GaAMA: the asyncio client, a thin facade over the workflows.
 
-Publishing and downloading are orchestrated here; the bytes move in ``upload`` and
-``download``, the HTTP rules live in ``_http``.
+It holds the configuration (``_config``), one HTTP session and one connection limiter (the
+``Context`` every workflow receives), the cache and the offline switch; ``download`` hands
+the work to ``_downloading``, ``publish`` to ``_publishing``, reads to ``_releases``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -16,44 +18,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import quote
 
 import anyio
+from yarl import URL
 
-from ._archives import ArchiveLimits, extract_zip
+from ._archives import ArchiveLimits
 from ._bundle import zip_bundle
-from ._cache import OFF, CachedFile, ContentCache, default_cache_dir
+from ._cache import ContentCache, default_cache_dir
 from ._concurrency import run_all
-from ._files import file_lock, in_pool, safe_filename, stat_many, write_empty
+from ._config import (
+    DEFAULT_API_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ASSET_SIZE,
+    DEFAULT_PART_SIZE,
+    Limits,
+    Pacing,
+    RepoRef,
+    Timeouts,
+)
+from ._context import Context
+from ._downloading import DownloadRequest, download_offline, download_release, offline_from_env
 from ._http import GitHubHTTP, auth_header
-from ._plan import names_of, patterns_of, plan_download, selected, selected_files
+from ._plan import patterns_of
 from ._publisher import LocalFile, Publisher, is_leftover, local_files, plan_additions
 from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
+from ._releases import assets_of, get_release
 from ._removal import plan_removal
 from ._retry import RetryPolicy, TransientError
 from ._storage import read_manifest
-from .download import DownloadTarget, download_file
-from .errors import DownloadError, GaamaError, NotFoundError, PublishError
+from .errors import GaamaError, NotFoundError, PublishError
 from .manifest import MANIFEST_NAME, Manifest
 from .models import Asset, Release
 from .progress import ProgressCallback
 
 log = logging.getLogger("gaama_async")
 
-DEFAULT_API_URL = "https://api.github.com"
-# Ranges this size keep per-request overhead (one round trip each) near 3% on a CDN-like
-# link of 25 MiB/s per connection, while the hash of the written prefix stays close behind.
-DEFAULT_PART_SIZE = 16 * 1024 * 1024
-# Measured (benchmarks/, CDN-like profile, 500 small assets): 16 connections overlap the API
-# and storage round trips well enough to match aria2c -j16; 8 fell about 20% short. GitHub
-# allows 100 concurrent requests, and a secondary limit halves this anyway.
-DEFAULT_CONCURRENCY = 16
-# GitHub refuses assets of "2 GB" or more, and whether that is 10**9 or 2**30 based is
-# unverified: stay under both. Larger files are published as parts.
-DEFAULT_MAX_ASSET_SIZE = 2 * 10**9 - 2**20
-LARGE_FILE = 64 * 1024 * 1024
-EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_ASSET_SIZE",
+    "DEFAULT_PART_SIZE",
+    "DownloadSpec",
+    "GaAMA",
+]
 
 
 def _default_tag() -> str:
@@ -61,18 +69,47 @@ def _default_tag() -> str:
     return dt.date.today().strftime("%Y.%m.%d")
 
 
-def _split_repo(repo: str | None, owner: str | None, repository: str | None) -> tuple[str, str]:
+def _repo_ref(repo: str | None, owner: str | None, repository: str | None, api_url: str) -> RepoRef:
     if repo:
-        owner_part, sep, name_part = repo.partition("/")
-        if not sep or not owner_part or not name_part or "/" in name_part:
-            raise ValueError(f"repo must look like 'owner/name', got {repo!r}")
-        return owner_part, name_part
+        return RepoRef.parse(repo, api_url)
     if owner and repository:
-        return owner, repository
+        return RepoRef(owner, repository, api_url)
     env = os.environ.get("GITHUB_REPOSITORY")
     if env:
-        return _split_repo(env, None, None)
+        return RepoRef.parse(env, api_url)
     raise ValueError("name the repository: GaAMA(repo='owner/name') or owner= and repository=")
+
+
+def _api_url(api_url: str | None) -> str:
+    """``api_url``, else ``GAAMA_API_URL``, else ``GITHUB_API_URL``, else github.com; checked
+    here so a URL without a scheme or host is a clear ``ValueError``, not a failed request."""
+    chosen = (
+        api_url
+        or os.environ.get("GAAMA_API_URL")
+        or os.environ.get("GITHUB_API_URL")
+        or DEFAULT_API_URL
+    ).rstrip("/")
+    parsed = URL(chosen)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(
+            f"api_url must be an http(s) URL such as https://api.github.com, got {chosen!r}"
+        )
+    return chosen
+
+
+def _token(token: str | None, username: str | None, password: str | None) -> str | None:
+    if token is None and not (username and password):
+        return os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None
+    return token
+
+
+def _cache(cache_dir: str | os.PathLike[str] | Literal[False] | None) -> ContentCache | None:
+    root = default_cache_dir() if cache_dir is None else cache_dir or None
+    return ContentCache(Path(root)) if root else None
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +133,10 @@ class GaAMA:
     for gaama 0.7.2 may pass ``username=`` and ``password=`` (a token) instead. Those four
     parameters also accept 0.7.2's positional order, ``GaAMA(username, password, owner,
     repository)``, so its constructor calls run unchanged; everything else is keyword-only.
+
+    Configuration comes as value objects — ``limits=Limits(...)``, ``timeouts=Timeouts(...)``,
+    ``pacing=Pacing(...)``, ``retry=RetryPolicy(...)`` — or as the simple keywords, which
+    override the matching field of the object they belong to.
     """
 
     #: ``publish`` also publishes a ``{tag}.zip`` bundle when ``zip_files`` is not given.
@@ -113,57 +154,72 @@ class GaAMA:
         repo: str | None = None,
         token: str | None = None,
         api_url: str | None = None,
-        max_concurrency: int = DEFAULT_CONCURRENCY,
-        part_size: int = DEFAULT_PART_SIZE,
-        max_asset_size: int = DEFAULT_MAX_ASSET_SIZE,
-        max_rate_limit_wait: float = 900.0,
-        secondary_rate_limit_wait: float = 60.0,
-        write_interval: float = 1.0,
+        limits: Limits | None = None,
+        timeouts: Timeouts | None = None,
+        pacing: Pacing | None = None,
         retry: RetryPolicy | None = None,
-        connect_timeout: float = 30.0,
-        read_timeout: float = 120.0,
+        max_concurrency: int | None = None,
+        part_size: int | None = None,
+        max_asset_size: int | None = None,
+        max_rate_limit_wait: float | None = None,
+        secondary_rate_limit_wait: float | None = None,
+        write_interval: float | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         progress: ProgressCallback | None = None,
         cache_dir: str | os.PathLike[str] | Literal[False] | None = None,
         offline: bool | None = None,
     ) -> None:
-        self.owner, self.repository = _split_repo(repo, owner, repository)
-        root = default_cache_dir() if cache_dir is None else cache_dir or None
-        self.cache = ContentCache(Path(root)) if root else None
-        if offline is None:
-            offline = os.environ.get("GAAMA_OFFLINE", "").strip().lower() not in ("", *OFF)
-        self.offline = offline
-        if token is None and not (username and password):
-            token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None
-        self.api_url = (
-            api_url
-            or os.environ.get("GAAMA_API_URL")
-            or os.environ.get("GITHUB_API_URL")
-            or DEFAULT_API_URL
-        ).rstrip("/")
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
-        if part_size < 1:
-            raise ValueError("part_size must be positive")
-        self.max_concurrency = max_concurrency
-        self.archive_limits = ArchiveLimits()
-        self.part_size = part_size
-        if max_asset_size < 1:
-            raise ValueError("max_asset_size must be positive")
-        self.max_asset_size = max_asset_size
-        self.progress = progress
-        self._concurrency = AdaptiveConcurrency(max_concurrency)
-        self._limiter = self._concurrency.limiter
-        self._http = GitHubHTTP(
-            api_url=self.api_url,
-            authorization=auth_header(token, username, password),
-            retry=retry or RetryPolicy(),
-            max_rate_limit_wait=max_rate_limit_wait,
-            secondary_wait=secondary_rate_limit_wait,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            concurrency=self._concurrency,
-            write_interval=write_interval,
+        limits = dataclasses.replace(
+            limits or Limits(),
+            **_given(
+                max_concurrency=max_concurrency, part_size=part_size, max_asset_size=max_asset_size
+            ),
         )
+        pacing = dataclasses.replace(
+            pacing or Pacing(),
+            **_given(
+                max_rate_limit_wait=max_rate_limit_wait,
+                secondary_wait=secondary_rate_limit_wait,
+                write_interval=write_interval,
+            ),
+        )
+        timeouts = dataclasses.replace(
+            timeouts or Timeouts(), **_given(connect=connect_timeout, read=read_timeout)
+        )
+        self._ctx = self._context_for(
+            _repo_ref(repo, owner, repository, _api_url(api_url)),
+            auth_header(_token(token, username, password), username, password),
+            limits,
+            pacing,
+            timeouts,
+            retry or RetryPolicy(),
+            progress,
+        )
+        self.cache = _cache(cache_dir)
+        self.offline = offline_from_env(offline)
+        self.archive_limits = ArchiveLimits()
+
+    @staticmethod
+    def _context_for(
+        repo: RepoRef,
+        authorization: str | None,
+        limits: Limits,
+        pacing: Pacing,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        progress: ProgressCallback | None,
+    ) -> Context:
+        concurrency = AdaptiveConcurrency(limits.max_concurrency)
+        http = GitHubHTTP(
+            api_url=repo.api_url,
+            authorization=authorization,
+            retry=retry,
+            pacing=pacing,
+            timeouts=timeouts,
+            concurrency=concurrency,
+        )
+        return Context(http, repo, limits, concurrency.limiter, progress)
 
     def __repr__(self) -> str:
         return f"GaAMA(repo='{self.repo}', api_url='{self.api_url}')"
@@ -171,12 +227,57 @@ class GaAMA:
     @property
     def repo(self) -> str:
         """``owner/name``."""
-        return f"{self.owner}/{self.repository}"
+        return self._ctx.repo.full_name
+
+    @property
+    def owner(self) -> str:
+        return self._ctx.repo.owner
+
+    @property
+    def repository(self) -> str:
+        return self._ctx.repo.name
+
+    @property
+    def api_url(self) -> str:
+        return self._ctx.repo.api_url
+
+    @property
+    def limits(self) -> Limits:
+        """How much the client moves at once and in what pieces."""
+        return self._ctx.limits
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._ctx.limits.max_concurrency
+
+    @property
+    def part_size(self) -> int:
+        return self._ctx.limits.part_size
+
+    @property
+    def max_asset_size(self) -> int:
+        return self._ctx.limits.max_asset_size
+
+    @property
+    def progress(self) -> ProgressCallback | None:
+        """Told of every transfer's steps; may be swapped between calls."""
+        return self._ctx.progress
+
+    @progress.setter
+    def progress(self, callback: ProgressCallback | None) -> None:
+        self._ctx = dataclasses.replace(self._ctx, progress=callback)
+
+    @property
+    def _http(self) -> GitHubHTTP:
+        return self._ctx.http
+
+    @property
+    def _limiter(self) -> anyio.CapacityLimiter:
+        return self._ctx.limiter
 
     @property
     def _repo_url(self) -> str:
-        owner, name = quote(self.owner, safe=""), quote(self.repository, safe="")
-        return f"{self.api_url}/repos/{owner}/{name}"
+        return self._ctx.repo.url
 
     async def __aenter__(self) -> GaAMA:
         return self
@@ -191,28 +292,20 @@ class GaAMA:
 
     async def aclose(self) -> None:
         """Close the HTTP session."""
-        await self._http.aclose()
+        await self._ctx.http.aclose()
 
     # -- reading ---------------------------------------------------------------------------
 
     async def get_release(self, tag: str | None = None) -> Release:
         """The published release for ``tag``, or the latest release when ``tag`` is None."""
-        if tag is None:
-            url, what = f"{self._repo_url}/releases/latest", f"latest release of {self.repo}"
-        else:
-            url = f"{self._repo_url}/releases/tags/{quote(tag, safe='')}"
-            what = f"release '{tag}' of {self.repo}"
-        return Release.from_json(await self._http.json("GET", url, what=what))
+        return await get_release(self._ctx, tag)
 
     async def list_assets(self, tag: str | None = None) -> list[Asset]:
         """Every asset of the release for ``tag`` (latest when None), across all pages."""
-        return await self._assets_of(await self.get_release(tag))
+        return await assets_of(self._ctx, await self.get_release(tag))
 
     async def _assets_of(self, release: Release) -> list[Asset]:
-        items = await self._http.paginate(
-            f"{release.url}/assets", what=f"assets of release '{release.tag}'"
-        )
-        return [Asset.from_json(item) for item in items]
+        return await assets_of(self._ctx, release)
 
     # -- removing --------------------------------------------------------------------------
 
@@ -388,6 +481,30 @@ class GaAMA:
 
     # -- downloading -----------------------------------------------------------------------
 
+    async def download(
+        self,
+        tag: str | None = None,
+        path: str | os.PathLike[str] = ".",
+        *,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        extract_zips: bool | None = None,
+    ) -> list[Path]:
+        """Download the assets of ``tag`` (latest when None) into ``path``, verified.
+
+        ``include``/``exclude`` are glob patterns matched against file and asset names. Each
+        file appears at its final path only once complete and checked against its sha256.
+        With ``extract_zips``, ``.zip`` assets are also unpacked into ``path``, refusing
+        members that would land outside it, links, and archives that expand without bound.
+        A file already in the cache (by sha256) is placed from it, not downloaded; with
+        ``offline`` (or ``GAAMA_OFFLINE=1``) nothing is asked of GitHub at all.
+        """
+        extract = self.extract_zips_by_default if extract_zips is None else extract_zips
+        request = DownloadRequest(tag, Path(path), include, exclude, extract, self.archive_limits)
+        if self.offline:
+            return await download_offline(self.cache, self._ctx, request)
+        return await download_release(self._ctx, self.cache, request)
+
     async def download_many(self, specs: Iterable[DownloadSpec]) -> list[list[Path]]:
         """Download several releases at once, of this repository or others.
 
@@ -411,148 +528,8 @@ class GaAMA:
     def _for_repo(self, repo: str) -> GaAMA:
         """This client, pointed at another repository (same session, limiter and gate)."""
         view = copy.copy(self)
-        view.owner, view.repository = _split_repo(repo, None, None)
+        view._ctx = self._ctx.for_repo(RepoRef.parse(repo, self.api_url))
         return view
-
-    async def _from_cache(self, target: DownloadTarget) -> bool:
-        if self.cache is None or target.sha256 is None:
-            return False
-        return await self.cache.place(target.sha256, target.size, target.path)
-
-    async def _remember_release(
-        self, tag: str | None, targets: list[DownloadTarget], empties: list[Path]
-    ) -> None:
-        """Note what the release holds, so an offline run knows what to link from the cache."""
-        if self.cache is None:
-            return
-        files = [CachedFile(t.path.name, t.size, t.sha256) for t in targets if t.sha256]
-        files += [CachedFile(p.name, 0, EMPTY_SHA256) for p in empties]
-        await self.cache.remember_release(self.api_url, self.repo, tag, files)
-
-    async def _download_offline(
-        self,
-        tag: str | None,
-        destination: Path,
-        include: str | Sequence[str] | None,
-        exclude: str | Sequence[str] | None,
-    ) -> list[Path]:
-        """Serve a download from the cache alone; say exactly what is missing."""
-        what = f"release '{tag or 'latest'}' of {self.repo}"
-        known = await self.cache.release(self.api_url, self.repo, tag) if self.cache else None
-        if known is None:
-            raise DownloadError(
-                f"Offline (GAAMA_OFFLINE=1) and the cache has never seen {what}: "
-                "download it once online with the cache on."
-            )
-        await anyio.Path(destination).mkdir(parents=True, exist_ok=True)
-        paths, missing = [], []
-        for file in selected_files(known, include, exclude):
-            final = destination / safe_filename(file.name)
-            if file.size == 0:
-                paths.append(await write_empty(final))
-            elif self.cache is not None and await self.cache.place(file.sha256, file.size, final):
-                paths.append(final)
-            else:
-                missing.append(file.name)
-        if missing:
-            raise DownloadError(
-                f"Offline (GAAMA_OFFLINE=1): {len(missing)} file(s) of {what} are not in the "
-                f"cache ({', '.join(missing)}); download them once online."
-            )
-        return sorted(paths)
-
-    async def download(
-        self,
-        tag: str | None = None,
-        path: str | os.PathLike[str] = ".",
-        *,
-        include: str | Sequence[str] | None = None,
-        exclude: str | Sequence[str] | None = None,
-        extract_zips: bool | None = None,
-    ) -> list[Path]:
-        """Download the assets of ``tag`` (latest when None) into ``path``, verified.
-
-        ``include``/``exclude`` are glob patterns matched against file and asset names. Each
-        file appears at its final path only once complete and checked against its sha256.
-        With ``extract_zips``, ``.zip`` assets are also unpacked into ``path``, refusing
-        members that would land outside it, links, and archives that expand without bound.
-        A file already in the cache (by sha256) is linked into place, not downloaded; with
-        ``offline`` (or ``GAAMA_OFFLINE=1``) nothing is asked of GitHub at all.
-        """
-        if self.offline:
-            return await self._download_offline(tag, Path(path), include, exclude)
-        release = await self.get_release(tag)
-        assets = await self._assets_of(release)
-        destination = Path(path)
-        await anyio.Path(destination).mkdir(parents=True, exist_ok=True)
-        record = FolderRecord(destination)
-        await record.load()
-        manifest = await self._read_manifest(assets, record)
-        targets, empties, refused = plan_download(assets, manifest, destination)
-        await self._remember_release(tag, targets, empties)
-        targets = [t for t in targets if selected(names_of(t), include, exclude)]
-        empties = [p for p in empties if selected((p.name,), include, exclude)]
-
-        stats = await stat_many([t.path for t in targets])
-        present = [
-            target
-            for target, stat in zip(targets, stats, strict=True)
-            if await record.is_present(
-                target.path, target.size, target.sha256, target.pieces, stat=stat
-            )
-        ]
-        missing = [t for t in targets if t not in present]
-        # Files in progress: twice the connections, so the next files' storage URLs are
-        # resolved (and their locks taken) while earlier files still download.
-        in_progress = anyio.CapacityLimiter(2 * self.max_concurrency)
-
-        def job(target: DownloadTarget) -> Any:
-            async def run() -> Path:
-                async with file_lock(target.path):
-                    if await _fetched_meanwhile(record, target):
-                        return target.path
-                    if await self._from_cache(target):
-                        await record.note(target.path, target.sha256, target.pieces)
-                        return target.path
-                    path = await download_file(
-                        self._http,
-                        target,
-                        limiter=self._limiter,
-                        part_size=self.part_size,
-                        progress=self.progress,
-                    )
-                    await record.note(path, target.sha256, target.pieces)
-                    if self.cache is not None and target.sha256 is not None:
-                        await self.cache.add(path, target.sha256)
-                    if target.size >= LARGE_FILE:  # spare other processes hashing it
-                        await record.save()
-                return path
-
-            return run
-
-        paths = [await write_empty(p) for p in empties] + [t.path for t in present]
-        try:
-            paths += await run_all([job(t) for t in missing], in_progress)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await record.save()
-        if refused:
-            raise DownloadError(
-                f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
-                "the other files were downloaded."
-            )
-        if self.extract_zips_by_default if extract_zips is None else extract_zips:
-            for archive in [p for p in paths if p.suffix.lower() == ".zip"]:
-                paths += await in_pool(extract_zip, archive, destination, self.archive_limits)
-        return sorted(set(paths))
-
-
-async def _fetched_meanwhile(record: FolderRecord, target: DownloadTarget) -> bool:
-    """Whether another process finished ``target`` while we waited for its lock."""
-    if not await anyio.Path(target.path).exists():
-        return False
-    await record.refresh()
-    return await record.is_present(target.path, target.size, target.sha256, target.pieces)
 
 
 def _as_publish_error(exc: BaseException, tag: str) -> BaseException:

@@ -1,9 +1,11 @@
-"""Release and Asset: small frozen views of GitHub's JSON, parsed once at the edge."""
+"""Release and Asset: small frozen views of GitHub's JSON, parsed once at the edge; and
+``DownloadTarget``, the file a download writes, shared by the planner and the transfer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -103,3 +105,30 @@ class Release:
             published_at=data.get("published_at"),
             assets=tuple(Asset.from_json(a) for a in data.get("assets") or ()),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    """One file to write: the asset(s) it is made of, in order, and the digests to check.
+
+    A file published whole has one piece; a file split past GitHub's size limit has several.
+    """
+
+    path: Path
+    size: int
+    sha256: str | None
+    pieces: tuple[Asset, ...]
+    piece_sha256: tuple[str | None, ...]
+
+    @classmethod
+    def whole(cls, asset: Asset, path: Path, sha256: str | None) -> DownloadTarget:
+        return cls(path, asset.size, sha256, (asset,), (sha256,))
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """A file is selected by its own name or by the name of any asset it is made of."""
+        return (self.path.name, *(a.name for a in self.pieces))

@@ -12,7 +12,8 @@ from gaama_async._names import normalize_asset_name
 from gaama_async._plan import selected
 from gaama_async._ratelimit import classify_rate_limit
 from gaama_async._responses import error_for_status, validation_codes
-from gaama_async.client import _split_repo
+from gaama_async._config import RepoRef
+from gaama_async.client import _api_url
 from gaama_async.errors import AuthenticationError, NotFoundError, RateLimitError
 from gaama_async.manifest import Manifest, ManifestEntry, ManifestError
 
@@ -134,11 +135,18 @@ def test_include_and_exclude_globs() -> None:
 
 
 def test_repo_forms() -> None:
-    assert _split_repo("acme/models", None, None) == ("acme", "models")
-    assert _split_repo(None, "acme", "models") == ("acme", "models")
+    assert RepoRef.parse("acme/models") == RepoRef("acme", "models")
+    assert RepoRef("a c", "m/x", "https://h/api/v3").url == "https://h/api/v3/repos/a%20c/m%2Fx"
     for bad in ("acme", "acme/", "/models", "a/b/c"):
         with pytest.raises(ValueError, match="owner/name"):
-            _split_repo(bad, None, None)
+            RepoRef.parse(bad)
+
+
+def test_api_url_needs_a_scheme_and_a_host() -> None:
+    assert _api_url("https://ghes.local/api/v3/") == "https://ghes.local/api/v3"
+    for bad in ("localhost:8080", "ftp://h", "http://", "api.github.com"):
+        with pytest.raises(ValueError, match="http"):
+            _api_url(bad)
 
 
 def test_public_surface_is_sorted_and_complete() -> None:

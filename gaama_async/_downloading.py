@@ -1,0 +1,208 @@
+"""The download workflow: which files a release holds, which are already here, fetching the
+rest concurrently under one connection budget, and recording what was verified.
+
+``GaAMA.download`` hands a ``DownloadRequest`` to ``download_release`` (or, offline, to
+``download_offline``). The decisions are made by the pure planner (``_plan``); this module
+sequences them around the I/O: the API (``_releases``), storage (``_storage``), the transfer
+of one file (``download``), the folder record (``_record``) and the cache (``_cache``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from ._archives import ArchiveLimits, extract_zip
+from ._cache import CachedFile, ContentCache
+from ._concurrency import run_all
+from ._context import Context
+from ._files import file_lock, in_pool, safe_filename, stat_many, write_empty
+from ._plan import Patterns, plan_download, selected, selected_files
+from ._record import FolderRecord
+from ._releases import assets_of, get_release
+from ._storage import read_manifest
+from .download import download_file
+from .errors import DownloadError
+from .models import DownloadTarget
+
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+# Files this large are recorded as soon as they are verified, sparing another process
+# that waits for them the hashing.
+LARGE_FILE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRequest:
+    """What one ``download`` call asks for."""
+
+    tag: str | None
+    destination: Path
+    include: Patterns = None
+    exclude: Patterns = None
+    extract_zips: bool = False
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+
+
+async def download_release(
+    ctx: Context, cache: ContentCache | None, request: DownloadRequest
+) -> list[Path]:
+    """Download the release ``request`` names; return every file now in place, sorted."""
+    release = await get_release(ctx, request.tag)
+    assets = await assets_of(ctx, release)
+    await anyio.Path(request.destination).mkdir(parents=True, exist_ok=True)
+    record = FolderRecord(request.destination)
+    await record.load()
+    manifest = await read_manifest(ctx.http, assets, record)
+    targets, empties, refused = plan_download(assets, manifest, request.destination)
+    if cache is not None:
+        await _remember_release(ctx, cache, request.tag, targets, empties)
+    job = _FolderDownload(ctx, cache, record)
+    paths = await job.run(
+        [t for t in targets if selected(t.names, request.include, request.exclude)],
+        [p for p in empties if selected((p.name,), request.include, request.exclude)],
+    )
+    if refused:
+        raise DownloadError(
+            f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
+            "the other files were downloaded."
+        )
+    if request.extract_zips:
+        paths += await _extract_archives(paths, request)
+    return sorted(set(paths))
+
+
+class _FolderDownload:
+    """The files of one download call into one folder, with its record."""
+
+    def __init__(self, ctx: Context, cache: ContentCache | None, record: FolderRecord) -> None:
+        self.ctx = ctx
+        self.cache = cache
+        self.record = record
+
+    async def run(self, targets: list[DownloadTarget], empties: list[Path]) -> list[Path]:
+        present = await self._present(targets)
+        missing = [t for t in targets if t not in present]
+        # Files in progress: twice the connections, so the next files' storage URLs are
+        # resolved (and their locks taken) while earlier files still download.
+        in_progress = anyio.CapacityLimiter(2 * self.ctx.limits.max_concurrency)
+        paths = [await write_empty(p) for p in empties] + [t.path for t in present]
+        try:
+            paths += await run_all([self._job(t) for t in missing], in_progress)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.record.save()
+        return paths
+
+    async def _present(self, targets: list[DownloadTarget]) -> list[DownloadTarget]:
+        """The targets already in the folder, by record (no hashing) or else by hash."""
+        stats = await stat_many([t.path for t in targets])
+        return [
+            target
+            for target, stat in zip(targets, stats, strict=True)
+            if await self.record.is_present(
+                target.path, target.size, target.sha256, target.pieces, stat=stat
+            )
+        ]
+
+    def _job(self, target: DownloadTarget) -> Callable[[], Awaitable[Path]]:
+        async def run() -> Path:
+            async with file_lock(target.path):
+                if not await self._fetched_meanwhile(target):
+                    await self._fetch(target)
+            return target.path
+
+        return run
+
+    async def _fetch(self, target: DownloadTarget) -> None:
+        if await self._from_cache(target):
+            await self.record.note(target.path, target.sha256, target.pieces)
+            return
+        ctx = self.ctx
+        await download_file(
+            ctx.http,
+            target,
+            limiter=ctx.limiter,
+            part_size=ctx.limits.part_size,
+            progress=ctx.progress,
+        )
+        await self.record.note(target.path, target.sha256, target.pieces)
+        if self.cache is not None and target.sha256 is not None:
+            await self.cache.add(target.path, target.sha256)
+        if target.size >= LARGE_FILE:
+            await self.record.save()
+
+    async def _from_cache(self, target: DownloadTarget) -> bool:
+        if self.cache is None or target.sha256 is None:
+            return False
+        return await self.cache.place(target.sha256, target.size, target.path)
+
+    async def _fetched_meanwhile(self, target: DownloadTarget) -> bool:
+        """Whether another process finished ``target`` while we waited for its lock."""
+        if not await anyio.Path(target.path).exists():
+            return False
+        await self.record.refresh()
+        return await self.record.is_present(target.path, target.size, target.sha256, target.pieces)
+
+
+async def _remember_release(
+    ctx: Context,
+    cache: ContentCache,
+    tag: str | None,
+    targets: Sequence[DownloadTarget],
+    empties: Sequence[Path],
+) -> None:
+    """Note what the release holds, so an offline run knows what to place from the cache."""
+    files = [CachedFile(t.path.name, t.size, t.sha256) for t in targets if t.sha256]
+    files += [CachedFile(p.name, 0, EMPTY_SHA256) for p in empties]
+    await cache.remember_release(ctx.repo.api_url, ctx.repo.full_name, tag, files)
+
+
+async def _extract_archives(paths: list[Path], request: DownloadRequest) -> list[Path]:
+    extracted: list[Path] = []
+    for archive in [p for p in paths if p.suffix.lower() == ".zip"]:
+        extracted += await in_pool(
+            extract_zip, archive, request.destination, request.archive_limits
+        )
+    return extracted
+
+
+async def download_offline(
+    cache: ContentCache | None, ctx: Context, request: DownloadRequest
+) -> list[Path]:
+    """Serve a download from the cache alone; say exactly what is missing."""
+    tag, repo = request.tag, ctx.repo
+    what = f"release '{tag or 'latest'}' of {repo.full_name}"
+    known = await cache.release(repo.api_url, repo.full_name, tag) if cache else None
+    if cache is None or known is None:
+        raise DownloadError(
+            f"Offline (GAAMA_OFFLINE=1) and the cache has never seen {what}: "
+            "download it once online with the cache on."
+        )
+    await anyio.Path(request.destination).mkdir(parents=True, exist_ok=True)
+    paths, missing = [], []
+    for file in selected_files(known, request.include, request.exclude):
+        final = request.destination / safe_filename(file.name)
+        if file.size == 0:
+            paths.append(await write_empty(final))
+        elif await cache.place(file.sha256, file.size, final):
+            paths.append(final)
+        else:
+            missing.append(file.name)
+    if missing:
+        raise DownloadError(
+            f"Offline (GAAMA_OFFLINE=1): {len(missing)} file(s) of {what} are not in the "
+            f"cache ({', '.join(missing)}); download them once online."
+        )
+    return sorted(paths)
+
+
+def offline_from_env(offline: bool | None) -> bool:
+    """``offline=`` when given, else ``GAAMA_OFFLINE`` (any value but off/0/false/no/none)."""
+    if offline is not None:
+        return offline
+    value = os.environ.get("GAAMA_OFFLINE", "").strip().lower()
+    return value not in ("", "off", "0", "false", "no", "none")
