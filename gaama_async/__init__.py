@@ -7,6 +7,7 @@ Publish files as release assets and download them again, concurrently, streamed,
         paths = await client.download("v1", "models/")
 """
 
+from ._config import Limits, Pacing, Timeouts
 from ._retry import RetryPolicy
 from ._version import __version__
 from .client import DownloadSpec, GaAMA
@@ -19,6 +20,7 @@ from .errors import (
     NotFoundError,
     PublishError,
     RateLimitError,
+    TransferError,
 )
 from .manifest import Manifest, ManifestEntry
 from .models import Asset, Release
@@ -33,14 +35,18 @@ __all__ = [
     "GaAMA",
     "GaamaError",
     "IntegrityError",
+    "Limits",
     "Manifest",
     "ManifestEntry",
     "NotFoundError",
+    "Pacing",
     "ProgressCallback",
     "ProgressEvent",
     "PublishError",
     "RateLimitError",
     "Release",
     "RetryPolicy",
+    "Timeouts",
+    "TransferError",
     "__version__",
 ]

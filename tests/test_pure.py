@@ -7,12 +7,12 @@ import inspect
 import pytest
 
 import gaama_async
+from gaama_async._config import RepoRef
 from gaama_async._files import UnsafeNameError, safe_filename
 from gaama_async._names import normalize_asset_name
 from gaama_async._plan import selected
 from gaama_async._ratelimit import classify_rate_limit
 from gaama_async._responses import error_for_status, validation_codes
-from gaama_async._config import RepoRef
 from gaama_async.client import _api_url
 from gaama_async.errors import AuthenticationError, NotFoundError, RateLimitError
 from gaama_async.manifest import Manifest, ManifestEntry, ManifestError
