@@ -51,6 +51,9 @@ def plan_download(
         elif all(n in usable for n in entry.asset_names):
             pieces = tuple(usable[n] for n in entry.asset_names)
             piece_sha = tuple(p.sha256 for p in entry.parts) or (entry.sha256,)
+            if disagreement := _digest_disagreement(entry.name, pieces, piece_sha):
+                refused.append(disagreement)
+                continue
             targets.append(DownloadTarget(final, entry.size, entry.sha256, pieces, piece_sha))
         else:
             refused.append(f"{entry.name!r} (assets missing from the release)")
@@ -64,6 +67,20 @@ def plan_download(
         except UnsafeNameError:
             refused.append(f"{asset.name!r} (unsafe name)")
     return targets, empties, refused
+
+
+def _digest_disagreement(
+    name: str, pieces: tuple[Asset, ...], promised: tuple[str | None, ...]
+) -> str | None:
+    """Why a file cannot be trusted when the manifest and GitHub's own ``digest`` name
+    different bytes for one asset (None when they agree, or GitHub has no digest).
+
+    Either may be the liar, and no download can tell which: refuse the file, not guess.
+    """
+    for asset, want in zip(pieces, promised, strict=True):
+        if want is not None and asset.sha256 is not None and asset.sha256 != want:
+            return f"{name!r} (manifest and GitHub's digest of '{asset.name}' disagree)"
+    return None
 
 
 def patterns_of(value: Patterns) -> list[str]:

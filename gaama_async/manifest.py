@@ -151,4 +151,21 @@ class Manifest:
         files = document.get("files")
         if not isinstance(files, list):
             raise ManifestError("manifest has no file list")
-        return cls(tuple(ManifestEntry.from_json(f) for f in files))
+        entries = tuple(ManifestEntry.from_json(f) for f in files)
+        _refuse_duplicates(entries)
+        return cls(entries)
+
+
+def _refuse_duplicates(entries: tuple[ManifestEntry, ...]) -> None:
+    """Two entries for one file, or one asset claimed twice, leave no single truth to
+    download: which bytes belong at that path would be a guess."""
+    seen: set[str] = set()
+    for name in (e.name for e in entries):
+        if name in seen:
+            raise ManifestError(f"manifest lists {name!r} twice")
+        seen.add(name)
+    claimed: set[str] = set()
+    for asset in (a for e in entries for a in e.asset_names):
+        if asset in claimed:
+            raise ManifestError(f"manifest gives asset {asset!r} to two files")
+        claimed.add(asset)
