@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .faults import STORAGE_ACTIONS, WEB_ACTIONS
 from .gateway import Handler
+from .portal import portal_page
 from .service import ROUTE_NAMES, services
 from .storage import xml_error
 from .targets import take_fault
@@ -55,6 +56,8 @@ class EdgePipeline:
                 await asyncio.sleep(fault.delay)
             if fault.action == "status":
                 return xml_error(fault.status, "ServerBusy")
+            if fault.action == "html":
+                return portal_page()
         try:
             return await handler(request)
         except web.HTTPException as exc:

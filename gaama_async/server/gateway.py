@@ -15,7 +15,8 @@ from typing import Literal
 
 from aiohttp import web
 
-from .faults import DOWNLOAD_ACTIONS, GENERIC_ACTIONS, UPLOAD_ACTIONS, Fault
+from .faults import API_ACTIONS, DOWNLOAD_ACTIONS, GENERIC_ACTIONS, UPLOAD_ACTIONS, Fault
+from .portal import portal_page
 from .ratelimit import PRIMARY_MESSAGE_IP, PRIMARY_MESSAGE_USER, SECONDARY_MESSAGE, Budget
 from .render import RATE_DOCS, error_json
 from .service import (
@@ -61,12 +62,17 @@ def route_name(request: web.Request, origin: Origin) -> str:
     return name
 
 
-def _applicable(route: str, services_: Services) -> frozenset[str]:
+def _applicable(request: web.Request, route: str, services_: Services) -> frozenset[str]:
     if route == "upload":
         return UPLOAD_ACTIONS
+    if route == "upload.unknown":
+        return GENERIC_ACTIONS
+    actions = API_ACTIONS
     if route == "api.download_asset" and services_.config.serves_directly:
-        return DOWNLOAD_ACTIONS
-    return GENERIC_ACTIONS
+        actions = DOWNLOAD_ACTIONS
+    if "owner" not in request.match_info:
+        actions = actions - {"moved"}  # only a repository path can have moved
+    return actions
 
 
 def secondary_error(status: int, request_id: str, retry_after: float | None) -> HttpError:
@@ -154,9 +160,11 @@ class Pipeline:
         config = svc.config
         if config.latency > 0:
             await asyncio.sleep(config.latency)
-        fault = take_fault(request, svc, route, _applicable(route, svc))
+        fault = take_fault(request, svc, route, _applicable(request, route, svc))
         if fault is not None and fault.action == "slow":
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.action == "html":
+            return portal_page()  # the portal answers before GitHub sees the request
         caller = Caller(None, None, False, request.remote or "127.0.0.1")
         budget: Budget | None = None
         try:
@@ -250,7 +258,8 @@ class Pipeline:
     async def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
         """``on_response_prepare`` hook: the headers GitHub sends on every answer."""
         request_id = request.get(REQUEST_ID)
-        if request_id is None:
+        fault = request.get(FAULT)
+        if request_id is None or (fault is not None and fault.action == "html"):
             return
         response.headers["X-GitHub-Request-Id"] = request_id
         response.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
@@ -258,7 +267,7 @@ class Pipeline:
         budget: Budget | None = request.get(BUDGET)
         if self.origin == "api":
             limits_enabled = services(request).config.limits_enabled
-            if budget is not None and _shows_budget(limits_enabled, request.get(FAULT)):
+            if budget is not None and _shows_budget(limits_enabled, fault):
                 response.headers.update(budget.headers())
             asked = request.headers.get("X-GitHub-Api-Version", "")
             selected = asked if asked in API_VERSIONS else "2022-11-28"

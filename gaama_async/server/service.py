@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .blobs import BlobVersions
 from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
@@ -75,6 +76,7 @@ class Services:
     secondary: SecondaryLimits = field(default_factory=SecondaryLimits)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     origins: Origins = field(default_factory=lambda: Origins("", "", "", ""))
+    blob_versions: BlobVersions = field(default_factory=BlobVersions)
     in_flight: int = 0
 
 
