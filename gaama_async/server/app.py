@@ -152,6 +152,7 @@ class ReleaseServer:
 
     async def start(self) -> None:
         """Bind the four origins (or the one enterprise origin) and start serving."""
+        self._services.stopping = False
         if self.config.enterprise:
             await self._start_enterprise()
             return
@@ -204,6 +205,7 @@ class ReleaseServer:
     async def stop(self) -> None:
         """Stop serving and release the ports; state stays on disk."""
         runners, self._runners = self._runners, []
+        self._services.stopping = True
         # Shielded: a cancelled `serve` must still close its sockets, within a deadline.
         with anyio.move_on_after(_STOP_DEADLINE, shield=True):
             for runner in reversed(runners):

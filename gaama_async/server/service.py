@@ -78,6 +78,9 @@ class Services:
     origins: Origins = field(default_factory=lambda: Origins("", "", "", ""))
     blob_versions: BlobVersions = field(default_factory=BlobVersions)
     in_flight: int = 0
+    # Set while the server stops, so answers a fault holds back give up instead of
+    # keeping the shutdown waiting.
+    stopping: bool = False
 
 
 SERVICES = web.AppKey("services", Services)
