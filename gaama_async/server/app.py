@@ -15,13 +15,14 @@ import anyio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import api, repos, storage, uploads
+from . import api, moves, repos, storage, uploads
 from . import web as web_origin
 from .config import ServerConfig
 from .counters import Counters
 from .edge import EdgePipeline
 from .faults import FaultSet
 from .gateway import Handler, Pipeline
+from .renames import Renames
 from .render import Origins
 from .service import SERVICES, Services
 from .store import Store
@@ -77,7 +78,7 @@ def _enterprise_app(svc: Services) -> web.Application:
 
 
 def _api_routes() -> list[web.RouteDef]:
-    return api.routes() + repos.routes()
+    return moves.by_id_routes(api.routes() + repos.routes())
 
 
 class ReleaseServer:
@@ -92,7 +93,8 @@ class ReleaseServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self._services = Services(config=config, store=Store(config.root))
+        store = Store(config.root)
+        self._services = Services(config=config, store=store, renames=Renames(config.root))
         self._runners: list[web.AppRunner] = []
         self.api_url = self.uploads_url = self.storage_url = self.web_url = ""
 
@@ -111,6 +113,18 @@ class ReleaseServer:
         self.config.tokens[token] = login
         if read_only:
             self.config.read_only_tokens = self.config.read_only_tokens | {token}
+
+    def rename_repo(
+        self, owner: str, repo: str, name: str, *, new_owner: str | None = None
+    ) -> None:
+        """Rename ``owner/repo`` to ``new_owner/name`` (owner unchanged by default).
+
+        From then on the API answers requests naming the old name with GitHub's redirect to
+        ``/repositories/{id}/...`` (see ``moves``); ids, releases and assets stay.
+        """
+        svc = self._services
+        found = svc.store.repo(owner, repo)
+        svc.renames.rename(svc.store, found, new_owner or found.owner, name)
 
     def seed_asset(
         self,

@@ -16,6 +16,7 @@ from typing import Literal
 from aiohttp import web
 
 from .faults import API_ACTIONS, DOWNLOAD_ACTIONS, GENERIC_ACTIONS, UPLOAD_ACTIONS, Fault
+from .moves import moved_error
 from .portal import portal_page
 from .ratelimit import PRIMARY_MESSAGE_IP, PRIMARY_MESSAGE_USER, SECONDARY_MESSAGE, Budget
 from .render import RATE_DOCS, error_json
@@ -178,6 +179,7 @@ class Pipeline:
                 budget.used += 1
                 request[CHARGED] = True
             request[CALLER] = caller
+            self._check_moved(request, svc, fault)
             response = await self._call(request, handler)
         except HttpError as exc:
             response = self._error_response(exc, request_id)
@@ -224,6 +226,20 @@ class Pipeline:
             per_hour=config.writes_per_hour,
         ):
             raise secondary_error(403, request_id, config.secondary_retry_after)
+
+    def _check_moved(self, request: web.Request, svc: Services, fault: Fault | None) -> None:
+        """Redirect a request naming a renamed repository (or hit by ``moved``).
+
+        Guess: GitHub authenticates and charges the request before redirecting it.
+        """
+        match = request.match_info
+        if self.origin != "api" or "owner" not in match:
+            return
+        repo_id = svc.renames.moved_to(match["owner"], match["repo"])
+        if repo_id is None and fault is not None and fault.action == "moved":
+            repo_id = svc.store.repo(match["owner"], match["repo"]).id
+        if repo_id is not None:
+            raise moved_error(request, svc, repo_id)
 
     @staticmethod
     async def _call(request: web.Request, handler: Handler) -> web.StreamResponse:

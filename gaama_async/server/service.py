@@ -18,6 +18,7 @@ from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
 from .ratelimit import Budget, PrimaryLimits, SecondaryLimits
+from .renames import Renames
 from .render import JSON, Origins, error_json
 from .store import Store
 
@@ -70,6 +71,7 @@ class Services:
 
     config: ServerConfig
     store: Store
+    renames: Renames
     faults: FaultSet = field(default_factory=FaultSet)
     counters: Counters = field(default_factory=Counters)
     primary: PrimaryLimits = field(default_factory=PrimaryLimits)

@@ -203,6 +203,17 @@ class Store:
             self.save()
         return self._repos[key]
 
+    def rename_repo(self, repo: Repo, owner: str, name: str) -> None:
+        """Give ``repo`` a new ``owner/name``; the old name is then free (see ``renames``)."""
+        key = (owner.lower(), name.lower())
+        taken = self._repos.get(key)
+        if taken is not None and taken.id != repo.id:
+            raise ValueError(f"{owner}/{name} already exists")
+        del self._repos[(repo.owner.lower(), repo.name.lower())]
+        repo.owner, repo.name = owner, name
+        self._repos[key] = repo
+        self.save()
+
     def repo_by_id(self, repo_id: int) -> Repo | None:
         """The repository with numeric id ``repo_id``, used by ``/repositories/{id}`` links."""
         return next((r for r in self._repos.values() if r.id == repo_id), None)
