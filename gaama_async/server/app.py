@@ -44,8 +44,10 @@ def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.A
 
 
 def _edge_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
-    app = web.Application(middlewares=[EdgePipeline(origin).__call__])
+    pipeline = EdgePipeline(origin)
+    app = web.Application(middlewares=[pipeline.__call__])
     app[SERVICES] = svc
+    app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(routes)
     return app
 
@@ -68,8 +70,10 @@ def _root_only(middleware: Middleware) -> Middleware:
 
 def _enterprise_app(svc: Services) -> web.Application:
     """The four origins on one application, at their GHES paths."""
-    app = web.Application(middlewares=[_root_only(EdgePipeline("web").__call__)])
+    pipeline = EdgePipeline("web")
+    app = web.Application(middlewares=[_root_only(pipeline.__call__)])
     app[SERVICES] = svc
+    app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(web_origin.routes())
     app.add_subapp(ENTERPRISE_API, _github_app(svc, "api", _api_routes()))
     app.add_subapp(ENTERPRISE_UPLOADS, _github_app(svc, "uploads", uploads.routes()))

@@ -15,6 +15,7 @@ from typing import Literal
 
 from aiohttp import web
 
+from . import clock
 from .faults import API_ACTIONS, DOWNLOAD_ACTIONS, GENERIC_ACTIONS, UPLOAD_ACTIONS, Fault
 from .moves import moved_error
 from .portal import portal_page
@@ -140,11 +141,13 @@ class Pipeline:
         svc.counters.opened()
         svc.in_flight += 1
         status = 500
+        token = clock.serving(svc.config)
         try:
             response = await self._run(request, handler, svc, route, request_id)
             status = response.status
             return response
         finally:
+            clock.done(token)
             svc.in_flight -= 1
             svc.counters.closed()
             svc.counters.record(
@@ -273,6 +276,9 @@ class Pipeline:
 
     async def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
         """``on_response_prepare`` hook: the headers GitHub sends on every answer."""
+        skewed = clock.date_header(services(request).config)
+        if skewed is not None:
+            response.headers["Date"] = skewed
         request_id = request.get(REQUEST_ID)
         fault = request.get(FAULT)
         if request_id is None or (fault is not None and fault.action == "html"):

@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .blobs import BlobVersions
+from .clock import wall_time
 from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
@@ -189,5 +189,5 @@ def fault_of(request: web.Request) -> Fault | None:
 
 
 def now() -> float:
-    """Wall-clock seconds; rate-limit resets are epoch based, like GitHub's."""
-    return time.time()
+    """Wall-clock seconds as the server believes them; rate-limit resets are epoch based."""
+    return wall_time()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -21,7 +20,7 @@ from aiohttp import web
 from .bodies import send_blob
 from .ranges import Unsatisfiable, plan
 from .render import http_date
-from .service import Services, fault_of, named, services
+from .service import Services, fault_of, named, now, services
 from .store import Asset
 
 STORAGE_PREFIX = "/github-production-release-asset"
@@ -55,7 +54,7 @@ def signed_url(svc: Services, repo_id: int, asset: Asset, *, hop: bool = False) 
     """
     assert asset.blob is not None
     path = f"{HOP_PREFIX if hop else ''}{STORAGE_PREFIX}/{repo_id}/{asset.blob}"
-    expiry = f"{time.time() + svc.config.signed_url_ttl:.3f}"
+    expiry = f"{now() + svc.config.signed_url_ttl:.3f}"
     disposition = f"attachment; filename={asset.name}"
     query = {
         "sp": "r",
@@ -96,7 +95,7 @@ def _check_signature(request: web.Request, svc: Services, prefix: str) -> web.Re
         return xml_error(403, "AuthenticationFailed")
     fault = fault_of(request)
     try:
-        expired = float(expiry) < time.time()
+        expired = float(expiry) < now()
     except ValueError:
         expired = True
     if expired or (fault is not None and fault.action == "expire"):

@@ -22,14 +22,19 @@ from typing import Any, BinaryIO
 import anyio
 import anyio.to_thread
 
+from .clock import wall_time
+
 # Ids start above 2**31 so clients that squeeze them into 32 bits break here first (spec 13.2).
 _ID_BASES = {"repo": 2**32 + 1_000, "release": 2**31 + 100_000, "asset": 2**31 + 500_000}
 _USER_ID_BASE = 1_000_000
 
 
 def utc_now() -> str:
-    """Current time in GitHub's timestamp format (UTC, no fractional seconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Current time in GitHub's timestamp format (UTC, no fractional seconds).
+
+    The serving server's clock, which a test may have skewed (see ``clock``).
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall_time()))
 
 
 @dataclass
