@@ -148,14 +148,7 @@ async def serve_blob(request: web.Request, svc: Services, asset: Asset) -> web.S
         svc.blob_versions.replace(asset.blob)
     version = svc.blob_versions.get(asset.blob)
     etag = blob_etag(asset, version.generation)
-    headers = {
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": f"attachment; filename={asset.name}",
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Last-Modified": http_date(version.modified or asset.created_at),
-        "Server": "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0",
-    }
+    # ignore_range: a proxy in between drops the Range header, so the store never sees it.
     ranged = fault is None or fault.action != "ignore_range"
     try:
         chosen = plan(
@@ -168,6 +161,7 @@ async def serve_blob(request: web.Request, svc: Services, asset: Asset) -> web.S
         refusal = xml_error(416, "InvalidRange")
         refusal.headers["Content-Range"] = f"bytes */{asset.size}"
         return refusal
+    headers = _blob_headers(asset, etag, version.modified or asset.created_at)
     if chosen.status == 206:
         headers["Content-Range"] = chosen.content_range(asset.size)
     response = web.StreamResponse(status=chosen.status, headers=headers)
@@ -181,6 +175,17 @@ async def serve_blob(request: web.Request, svc: Services, asset: Asset) -> web.S
     except ConnectionError:
         pass  # the client went away (or a fault hung up): nothing left to say
     return response
+
+
+def _blob_headers(asset: Asset, etag: str, modified: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f"attachment; filename={asset.name}",
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Last-Modified": http_date(modified),
+        "Server": "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0",
+    }
 
 
 def routes() -> list[web.RouteDef]:
