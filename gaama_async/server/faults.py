@@ -203,14 +203,18 @@ _FAULT_FIELDS: dict[str, Callable[[str], object]] = {
 
 
 def parse_fault(spec: str) -> Fault:
-    """Read a fault from the CLI form ``ACTION[@ROUTE][,key=value...]``.
+    """Read a fault from the CLI form ``ACTION[@ROUTE][,key=value...]`` (see the module doc).
 
-    Example: ``cut@storage,after_bytes=1048576,times=forever,probability=0.2``.
+    Example: ``cut@storage,asset=model.bin,after_bytes=1048576,times=forever,probability=0.2``.
+    ``times=forever`` (or ``none``) means no limit; an ``asset`` pattern cannot hold a comma.
     """
     head, *options = spec.split(",")
     action, _, route = head.partition("@")
-    if action not in FaultAction.__args__:  # type: ignore[attr-defined]
-        raise ValueError(f"unknown fault action {action!r} in {spec!r}")
+    actions: tuple[str, ...] = FaultAction.__args__  # type: ignore[attr-defined]
+    if action not in actions:
+        raise ValueError(
+            f"unknown fault action {action!r} in {spec!r}; actions: {', '.join(actions)}"
+        )
     fault = Fault(action, route=route or "*")  # type: ignore[arg-type]
     for option in options:
         key, sep, value = option.partition("=")
