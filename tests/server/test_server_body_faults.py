@@ -190,3 +190,16 @@ async def test_html_replaces_api_json_and_web_redirects(
     async with plain.get(asset["browser_download_url"]) as response:
         await _is_portal_page(response)
     assert gh.server.counters.fault_hits == {("html", None): 1, ("html", NAME): 1}
+
+
+async def test_redirect_hop_in_enterprise_mode_stays_below_the_storage_mount(
+    make_server: Any, make_gh: Any, plain: aiohttp.ClientSession
+) -> None:
+    gh = make_gh(await make_server(enterprise=True))
+    asset = await _asset(gh)
+    gh.server.faults.add(Fault("redirect", route="storage", asset=NAME))
+    async with plain.get(asset["browser_download_url"]) as response:
+        assert response.status == 200 and await response.read() == PAYLOAD
+        hop = str(response.url)
+    assert hop.startswith(f"{gh.server.storage_url}/edge/")
+    assert gh.server.counters.hits("redirect", NAME) == 1
