@@ -69,13 +69,18 @@ def signed_url(svc: Services, repo_id: int, asset: Asset, *, hop: bool = False) 
 
 
 def xml_error(status: int, code: str, detail: str | None = None) -> web.Response:
-    """An S3/Azure-style XML error answer."""
+    """An S3/Azure-style XML error answer; Azure repeats the code in ``x-ms-error-code``."""
     message = _XML_MESSAGES.get(code, code) if detail is None else detail
     body = (
         '<?xml version="1.0" encoding="utf-8"?>'
         f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     )
-    return web.Response(status=status, body=body.encode(), content_type="application/xml")
+    return web.Response(
+        status=status,
+        body=body.encode(),
+        content_type="application/xml",
+        headers={"x-ms-error-code": code},
+    )
 
 
 def blob_etag(asset: Asset, generation: int = 0) -> str:

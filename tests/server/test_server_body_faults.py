@@ -125,6 +125,7 @@ async def test_missing_is_blob_not_found(
         assert response.status == 404
         assert response.headers["Content-Type"].startswith("application/xml")
         assert "<Code>BlobNotFound</Code>" in await response.text()
+        assert response.headers["x-ms-error-code"] == "BlobNotFound"
     async with plain.get(url) as response:
         assert await response.read() == PAYLOAD
     assert gh.server.counters.hits("missing", NAME) == 1
