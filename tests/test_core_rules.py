@@ -136,3 +136,51 @@ async def test_manifest_and_github_digest_disagreeing_refuses_that_file(
     assert not (tmp_path / "out" / "model.bin").exists()
     assert (tmp_path / "out" / "other.bin").read_bytes() == b"o" * 10
     assert server.counters.requests.get("storage", 0) >= 1
+
+
+async def test_a_server_clock_an_hour_ahead_still_means_a_wait_of_seconds(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    """x-ratelimit-reset is on GitHub's clock: measured against ours it would be an hour."""
+    await _publish_one(server, tmp_path)
+    server.config.clock_offset = 3600.0
+    fault = server.faults.add(
+        Fault("primary_limit", route="api.get_release_by_tag", retry_after=1.0)
+    )
+    started = time.monotonic()
+    async with _client(server, max_rate_limit_wait=30) as client:
+        await client.download("v1", tmp_path / "out")
+    assert fault.hits == 1
+    assert time.monotonic() - started < 10
+    assert (tmp_path / "out" / "model.bin").stat().st_size == 5000
+
+
+async def test_an_html_page_instead_of_json_is_retried(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_one(server, tmp_path)
+    fault = server.faults.add(Fault("html", route="api.list_assets"))
+    async with _client(server) as client:
+        await client.download("v1", tmp_path / "out")
+    assert fault.hits == 1
+    assert server.counters.requests["api.list_assets"] == 2
+    assert (tmp_path / "out" / "model.bin").stat().st_size == 5000
+
+
+async def test_a_renamed_repository_is_followed_with_the_token(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_one(server, tmp_path)
+    server.rename_repo("acme", "models", "weights")
+    server.counters.reset()
+    async with _client(server) as client:
+        await client.download("v1", tmp_path / "out")
+        (tmp_path / "more.bin").write_bytes(b"m" * 10)
+        await client.publish("v1", [tmp_path / "more.bin"])
+    assert server.counters.statuses[301] >= 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+        "model.bin"
+    ]
+    async with GaAMA(repo="acme/weights", token=TOKEN, api_url=server.api_url) as renamed:
+        names = {a.name for a in await renamed.list_assets("v1")}
+    assert {"model.bin", "more.bin"} <= names
