@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -47,6 +47,7 @@ WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 VERBATIM_REDIRECTS = frozenset({301, 307, 308})
 
 BodyFactory = Callable[[], Any]
+T = TypeVar("T")
 
 
 def auth_header(token: str | None, username: str | None, password: str | None) -> str | None:
@@ -268,6 +269,17 @@ class GitHubHTTP:
             return await self._json_once(method, url, what, kwargs)
         return await self.retry.run(lambda: self._json_once(method, url, what, kwargs), what=what)
 
+    async def parsed(
+        self, parse: Callable[[Any], T], method: str, url: str, *, what: str, **kwargs: Any
+    ) -> T:
+        """Like ``json``, then ``parse`` the answer (e.g. ``Release.from_json``); an answer of
+        the wrong shape is a fault worth another try, never a ``KeyError``."""
+
+        async def once() -> T:
+            return _parse(parse, await self._json_once(method, url, what, kwargs), what)
+
+        return await self.retry.run(once, what=what)
+
     async def _json_once(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> Any:
         async with self.open(method, url, what=what, **kwargs) as response:
             if response.status == 204:
@@ -276,20 +288,27 @@ class GitHubHTTP:
                 raw = await response.read()
         return _decode_json(raw, what)
 
-    async def paginate(self, url: str, *, what: str) -> list[Any]:
-        """Every item of a paginated list, following ``Link: rel="next"`` exactly as given."""
+    async def paginate(
+        self, url: str, *, what: str, parse: Callable[[Any], Any] | None = None
+    ) -> list[Any]:
+        """Every item of a paginated list, following ``Link: rel="next"`` exactly as given;
+        each item ``parse``d when given (a wrong shape is retried like a malformed page)."""
         items: list[Any] = []
         next_url: str | None = url
         params: Mapping[str, str] | None = {"per_page": "100"}
         while next_url is not None:
-            fetch_page = functools.partial(self._page_once, next_url, params, what)
+            fetch_page = functools.partial(self._page_once, next_url, params, what, parse)
             page, next_url = await self.retry.run(fetch_page, what=what)
             items.extend(page)
             params = None
         return items
 
     async def _page_once(
-        self, url: str, params: Mapping[str, str] | None, what: str
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        what: str,
+        parse: Callable[[Any], Any] | None,
     ) -> tuple[list[Any], str | None]:
         async with self.open("GET", url, what=what, params=params) as response:
             with mapped_transport_errors(what):
@@ -300,7 +319,16 @@ class GitHubHTTP:
         page = _decode_json(raw, what)
         if not isinstance(page, list):
             raise TransientError(f"GitHub sent a malformed list for {what}")
+        if parse is not None:
+            page = [_parse(parse, item, what) for item in page]
         return page, str(next_link["url"]) if next_link else None
+
+
+def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:
+    try:
+        return parse(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TransientError(f"GitHub sent an answer of the wrong shape for {what}") from exc
 
 
 def _decode_json(raw: bytes, what: str) -> Any:

@@ -22,12 +22,12 @@ def release_url(ctx: Context, tag: str | None) -> tuple[str, str]:
 async def get_release(ctx: Context, tag: str | None) -> Release:
     """The published release for ``tag``, or the latest release when ``tag`` is None."""
     url, what = release_url(ctx, tag)
-    return Release.from_json(await ctx.http.json("GET", url, what=what))
+    return await ctx.http.parsed(Release.from_json, "GET", url, what=what)
 
 
 async def assets_of(ctx: Context, release: Release) -> list[Asset]:
     """Every asset of ``release``, across all pages."""
     items = await ctx.http.paginate(
-        f"{release.url}/assets", what=f"assets of release '{release.tag}'"
+        f"{release.url}/assets", what=f"assets of release '{release.tag}'", parse=Asset.from_json
     )
-    return [Asset.from_json(item) for item in items]
+    return items

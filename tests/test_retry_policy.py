@@ -133,3 +133,11 @@ def test_verbatim_redirects_are_followed_only_on_trusted_origins() -> None:
     )
     assert api_redirect(302, moved, url, trusted) is None  # a download's storage hop
     assert api_redirect(301, "https://elsewhere.example/x", url, trusted) is None
+
+
+def test_an_answer_of_the_wrong_shape_is_a_transient_fault_not_a_key_error() -> None:
+    from gaama_async._http import _parse
+    from gaama_async.models import Release
+
+    with pytest.raises(TransientError, match="wrong shape"):
+        _parse(Release.from_json, {"message": "Moved Permanently"}, "release 'v1'")
