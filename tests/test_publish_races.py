@@ -225,10 +225,11 @@ async def test_a_sigkilled_publish_leaves_a_draft_that_the_next_publish_removes(
     files = [tmp_path / "a.bin", tmp_path / "b.bin"]
     for seed, path in enumerate(files):
         write_random(path, 20_000, seed=seed)
-    # The first upload goes through, the second hangs: the draft holds one uploaded asset,
-    # which the old "no uploaded asset means stale" rule would have kept forever.
+    # The first upload goes through; the second keeps failing and the process keeps
+    # retrying (seconds of backoff, no server handler left hanging): the draft holds one
+    # uploaded asset, which the old "no uploaded asset means stale" rule kept forever.
     server.faults.add(Fault("slow", route="upload", times=1, delay=0))
-    server.faults.add(Fault("slow", route="upload", times=None, delay=1.0))
+    server.faults.add(Fault("status", route="upload", times=None, status=503))
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GAAMA_API_URL": server.api_url}
     command = [sys.executable, "-m", "gaama_async", "publish", REPO, "--tag", "v1", "-q"]
     process = await anyio.open_process([*command, *map(str, files)], env=env)
