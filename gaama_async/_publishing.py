@@ -93,6 +93,8 @@ async def publish(
     published one (identical files skipped, different ones ``AssetConflictError`` unless
     ``overwrite``). ``lease`` is how long our draft may go unrenewed before another
     publisher may take it for abandoned (we renew it four times per lease)."""
+    if not lease > 0:
+        raise ValueError(f"draft_lease must be a positive number of seconds, got {lease!r}")
     files = await local_files(paths)
     async with contextlib.AsyncExitStack() as stack:
         if zip_files:

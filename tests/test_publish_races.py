@@ -288,3 +288,12 @@ async def test_a_live_publisher_renews_its_lease_and_publishes_the_body_as_given
     assert len(patches) >= 3, "renewals every lease/4 while the upload hung, then the publish"
     [only] = await releases_of(api, server, "v1")
     assert only["body"] == release.body == "notes"
+
+
+async def test_a_lease_that_is_not_positive_is_refused_before_anything_is_sent(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(ValueError, match="draft_lease"):
+        await client.publish("v1", [tmp_path / "f"], draft_lease=0)
+    assert sum(server.counters.requests.values()) == 0
