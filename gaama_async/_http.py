@@ -27,6 +27,7 @@ from ._ratelimit import (
     AdaptiveConcurrency,
     RateLimit,
     RateLimitGate,
+    ServerClock,
     WritePacer,
     classify_rate_limit,
     server_clock,
@@ -108,6 +109,7 @@ class GitHubHTTP:
         self._trusted = {origin(self.api_url)}
         self.retry = retry
         self.gate = RateLimitGate(pacing.max_rate_limit_wait)
+        self.clock = ServerClock()
         self.concurrency = concurrency
         self.pacer = WritePacer(pacing.write_interval)
         self._secondary_wait = pacing.secondary_wait
@@ -214,6 +216,7 @@ class GitHubHTTP:
                 headers=self._headers(url, headers),
                 allow_redirects=False,
             )
+        self.clock.observe(response.headers.get("Date"))
         if response.status < 400:
             self._strikes = 0
             self.concurrency.note_success()
@@ -260,13 +263,8 @@ class GitHubHTTP:
             self.concurrency.back_off()
         raise RateLimited(f"{limit.kind} rate limit during {what}")
 
-    async def json(
-        self, method: str, url: str, *, what: str, retry: bool = True, **kwargs: Any
-    ) -> Any:
-        """Send a request and return its decoded JSON body (None for 204), with retries
-        (``retry=False``: one try, for a caller that owns the retries)."""
-        if not retry:
-            return await self._json_once(method, url, what, kwargs)
+    async def json(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
+        """Send a request and return its decoded JSON body (None for 204), with retries."""
         return await self.retry.run(lambda: self._json_once(method, url, what, kwargs), what=what)
 
     async def parsed(
@@ -288,12 +286,10 @@ class GitHubHTTP:
                 raw = await response.read()
         return _decode_json(raw, what)
 
-    async def paginate(
-        self, url: str, *, what: str, parse: Callable[[Any], Any] | None = None
-    ) -> list[Any]:
-        """Every item of a paginated list, following ``Link: rel="next"`` exactly as given;
-        each item ``parse``d when given (a wrong shape is retried like a malformed page)."""
-        items: list[Any] = []
+    async def paginate(self, url: str, *, what: str, parse: Callable[[Any], T]) -> list[T]:
+        """Every item of a paginated list, following ``Link: rel="next"`` exactly as given,
+        each ``parse``d (an item of the wrong shape is retried like a malformed page)."""
+        items: list[T] = []
         next_url: str | None = url
         params: Mapping[str, str] | None = {"per_page": "100"}
         while next_url is not None:
@@ -308,8 +304,8 @@ class GitHubHTTP:
         url: str,
         params: Mapping[str, str] | None,
         what: str,
-        parse: Callable[[Any], Any] | None,
-    ) -> tuple[list[Any], str | None]:
+        parse: Callable[[Any], T],
+    ) -> tuple[list[T], str | None]:
         async with self.open("GET", url, what=what, params=params) as response:
             with mapped_transport_errors(what):
                 raw = await response.read()
@@ -319,9 +315,8 @@ class GitHubHTTP:
         page = _decode_json(raw, what)
         if not isinstance(page, list):
             raise TransientError(f"GitHub sent a malformed list for {what}")
-        if parse is not None:
-            page = [_parse(parse, item, what) for item in page]
-        return page, str(next_link["url"]) if next_link else None
+        items = [_parse(parse, item, what) for item in page]
+        return items, str(next_link["url"]) if next_link else None
 
 
 def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:

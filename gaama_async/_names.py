@@ -37,3 +37,23 @@ def normalize_asset_name(name: str) -> str:
     if dotted.startswith("."):
         dotted = "default" + dotted
     return dotted
+
+
+def name_problem(name: str) -> str | None:
+    """Why GitHub cannot take a local file named ``name``, or None when it can.
+
+    A name that is not valid UTF-8 on disk reaches Python as lone surrogates
+    (``os.fsdecode(b"w\\xff.bin")``); it cannot be sent in a URL or written to the manifest.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    if not normalize_asset_name(name):
+        return "GitHub would store it under an empty name"
+    return None
+
+
+def printable_name(name: str) -> str:
+    """``name`` for a message: undecodable bytes shown as ``\\xff`` escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

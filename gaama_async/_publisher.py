@@ -13,13 +13,12 @@ from typing import Any
 import anyio
 
 from ._concurrency import run_all
+from ._context import Context
 from ._files import file_size, sha256_of
-from ._http import GitHubHTTP
-from ._names import normalize_asset_name
+from ._names import name_problem, normalize_asset_name, printable_name
 from .errors import AssetConflictError, PublishError
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry, ManifestPart
 from .models import Asset, Release
-from .progress import ProgressCallback
 from .upload import UploadSource, upload_asset
 
 log = logging.getLogger("gaama_async")
@@ -55,14 +54,18 @@ class LocalFile:
 
 
 async def local_files(files: Iterable[str | os.PathLike[str]]) -> list[LocalFile]:
-    """Check every file (exists, is a file, no two share a stored name) up front."""
+    """Check every file (exists, is a file, has a name GitHub can take, no two share a
+    stored name) up front, so a refused publish creates nothing on GitHub."""
     found: list[LocalFile] = []
     seen: dict[str, str] = {}
     for item in files:
         path = Path(item)
         if not await anyio.Path(path).is_file():
             problem = "is a directory" if await anyio.Path(path).is_dir() else "does not exist"
-            raise PublishError(f"Cannot publish '{path}': it {problem}.")
+            raise PublishError(f"Cannot publish '{printable_name(str(path))}': it {problem}.")
+        if refusal := name_problem(path.name):
+            shown = printable_name(path.name)
+            raise PublishError(f"Cannot publish '{shown}': {refusal}; rename the file.")
         stored = normalize_asset_name(path.name)
         if stored in seen or stored == MANIFEST_NAME:
             clash = f"'{seen[stored]}' also becomes" if stored in seen else "gaama reserves"
@@ -77,22 +80,14 @@ async def local_files(files: Iterable[str | os.PathLike[str]]) -> list[LocalFile
 
 
 class Publisher:
-    """Uploads files to one release under one limiter, and keeps its manifest."""
+    """Uploads files to one release under the client's one limiter, and keeps its manifest."""
 
-    def __init__(
-        self,
-        http: GitHubHTTP,
-        release: Release,
-        *,
-        limiter: anyio.CapacityLimiter,
-        max_asset_size: int,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.http = http
+    def __init__(self, ctx: Context, release: Release) -> None:
+        self.http = ctx.http
         self.release = release
-        self.limiter = limiter
-        self.max_asset_size = max_asset_size
-        self.progress = progress
+        self.limiter = ctx.limiter
+        self.max_asset_size = ctx.limits.max_asset_size
+        self.progress = ctx.progress
 
     async def put_files(
         self, files: Sequence[LocalFile], replacing: dict[str, Asset] | None = None

@@ -87,6 +87,28 @@ def server_clock(date_header: str | None, fallback: float) -> float:
         return fallback
 
 
+class ServerClock:
+    """GitHub's time, estimated from the latest ``Date`` header plus local time since.
+
+    The only clock two machines publishing one tag share; ``x-ratelimit-reset`` and draft
+    leases are measured on it.
+    """
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def observe(self, date_header: str | None) -> None:
+        """Take in a ``Date`` header (one-second resolution: small moves are ignored)."""
+        if date_header:
+            now = time.time()
+            seen = server_clock(date_header, now) - now
+            if abs(seen - self._offset) >= 1.0:
+                self._offset = seen
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+
 def gate_extension(open_at: float, now: float, wait: float) -> float:
     """How much later a gate open at ``open_at`` opens when told to wait ``wait`` from ``now``.
 

@@ -27,7 +27,11 @@ async def get_release(ctx: Context, tag: str | None) -> Release:
 
 async def assets_of(ctx: Context, release: Release) -> list[Asset]:
     """Every asset of ``release``, across all pages."""
-    items = await ctx.http.paginate(
-        f"{release.url}/assets", what=f"assets of release '{release.tag}'", parse=Asset.from_json
-    )
-    return items
+    what = f"assets of release '{release.tag}'"
+    return await ctx.http.paginate(f"{release.url}/assets", what=what, parse=Asset.from_json)
+
+
+async def release_by_id(ctx: Context, release: Release) -> Release:
+    """``release`` read again by its id (drafts included), e.g. once it is published."""
+    what = f"release '{release.tag}'"
+    return await ctx.http.parsed(Release.from_json, "GET", release.url, what=what)

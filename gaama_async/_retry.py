@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import aiohttp
 import tenacity
 
 from .errors import IntegrityError, TransferError
@@ -94,16 +93,6 @@ class RetryPolicy:
         grown = self.initial_wait * 2.0 ** max(tries - 1, 0)
         return float(min(self.max_wait, grown) + jitter * self.initial_wait)
 
-    def retrying(self) -> tenacity.AsyncRetrying:
-        """Transitional: the loop of modules not yet moved to ``run`` (removed once they are)."""
-        return tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
-            retry=tenacity.retry_if_exception_type(TransientError),
-            before_sleep=_log_wait,
-            reraise=True,
-        )
-
     def _retrying(self, budget: _Budget) -> tenacity.AsyncRetrying:
         def wait(state: tenacity.RetryCallState) -> float:
             if budget.last_was_rate_limit:
@@ -159,10 +148,3 @@ def _log_wait(state: tenacity.RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     pause = state.next_action.sleep if state.next_action else 0.0
     log.info("retrying after %s: waiting %.2f s", error, pause)
-
-
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-    TimeoutError,
-)

@@ -7,7 +7,6 @@ the work to ``_downloading``, ``publish`` to ``_publishing``, reads to ``_releas
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import datetime as dt
@@ -22,8 +21,8 @@ from typing import Any, Literal
 import anyio
 from yarl import URL
 
+from . import _publishing
 from ._archives import ArchiveLimits
-from ._bundle import zip_bundle
 from ._cache import ContentCache, default_cache_dir
 from ._concurrency import run_all
 from ._config import (
@@ -38,17 +37,14 @@ from ._config import (
 )
 from ._context import Context
 from ._downloading import DownloadRequest, download_offline, download_release, offline_from_env
+from ._drafts import DEFAULT_LEASE
 from ._http import GitHubHTTP, auth_header
-from ._plan import patterns_of
-from ._publisher import LocalFile, Publisher, is_leftover, local_files, plan_additions
 from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
 from ._releases import assets_of, get_release
-from ._removal import plan_removal
-from ._retry import RetryPolicy, TransientError
+from ._retry import RetryPolicy
 from ._storage import read_manifest
-from .errors import GaamaError, NotFoundError, PublishError
-from .manifest import MANIFEST_NAME, Manifest
+from .manifest import Manifest
 from .models import Asset, Release
 from .progress import ProgressCallback
 
@@ -323,22 +319,13 @@ class GaAMA:
         split file goes with all its parts. Returns the deleted asset names (with
         ``dry_run=True``, the names that would be deleted, and nothing changes).
         """
-        release = await self.get_release(tag)
-        assets = await self._assets_of(release)
-        manifest = await self._read_manifest(assets)
-        plan = plan_removal(assets, manifest, patterns_of(include), patterns_of(exclude))
-        if not dry_run:
-            publisher = self._publisher(release)
-            if plan.rewrite is not None:
-                await publisher.write_manifest(plan.rewrite, plan.manifest_asset)
-            await publisher.delete(plan.delete)
-        return [a.name for a in plan.delete]
+        return await _publishing.delete_assets(
+            self._ctx, tag, include, exclude=exclude, dry_run=dry_run
+        )
 
     async def delete_release(self, tag: str) -> Release:
         """Delete the published release ``tag`` and its assets (the git tag stays)."""
-        release = await self.get_release(tag)
-        await self._http.json("DELETE", release.url, what=f"release '{tag}'")
-        return release
+        return await _publishing.delete_release(self._ctx, tag)
 
     async def _read_manifest(
         self, assets: Sequence[Asset], record: FolderRecord | None = None
@@ -358,126 +345,32 @@ class GaAMA:
         prerelease: bool = False,
         overwrite: bool = False,
         zip_files: bool | None = None,
+        draft_lease: float = DEFAULT_LEASE,
     ) -> Release:
         """Upload ``files`` as assets of the release ``tag`` (default: today, ``YYYY.MM.DD``).
 
         A new release is built as a draft and published only once every asset is uploaded
-        and verified; on failure the draft is deleted. Files added to an existing published
-        release are skipped when identical; a different file of the same stored name raises
-        ``AssetConflictError`` unless ``overwrite=True``.
+        and verified; on failure or cancellation the draft is deleted. Files added to an
+        existing published release are skipped when identical; a different file of the same
+        stored name raises ``AssetConflictError`` unless ``overwrite=True``.
+
+        Several processes may publish one tag at once: one release results. A publisher that
+        finds the tag published by another meanwhile returns that release when it holds the
+        same files, and raises ``AssetConflictError`` otherwise; either way it leaves no
+        draft. A draft left by a killed publisher is removed by the next publish of the tag:
+        at once on the same machine, elsewhere once unrenewed for ``draft_lease`` seconds
+        (on GitHub's clock). A draft kept with ``draft=True`` is never removed.
 
         ``zip_files=True`` also publishes a ``{tag}.zip`` bundle of the files, as gaama
         0.7.2 did, for readers still on 0.7.2 (they unpack it into their ``path``). It is
         off by default here, unlike 0.7.2, because it doubles storage and upload time for
         no gain to gaama_async readers; ``gaama_async.compat.GaAMA`` keeps 0.7.2's default.
         """
-        tag = tag or _default_tag()
-        files_to_send = await local_files(files)
-        async with contextlib.AsyncExitStack() as stack:
-            if self.zip_files_by_default if zip_files is None else zip_files:
-                paths = [f.path for f in files_to_send]
-                archive = await stack.enter_async_context(zip_bundle(tag, paths))
-                files_to_send = await local_files([*paths, archive])
-            try:
-                existing: Release | None = await self.get_release(tag)
-            except NotFoundError:
-                existing = None
-            if existing is None:
-                return await self._publish_new(tag, files_to_send, name, body, draft, prerelease)
-            return await self._add_to_release(existing, files_to_send, overwrite)
-
-    def _publisher(self, release: Release) -> Publisher:
-        return Publisher(
-            self._http,
-            release,
-            limiter=self._limiter,
-            max_asset_size=self.max_asset_size,
-            progress=self.progress,
+        spec = _publishing.ReleaseSpec(tag or _default_tag(), name, body, draft, prerelease)
+        bundle = self.zip_files_by_default if zip_files is None else zip_files
+        return await _publishing.publish(
+            self._ctx, spec, files, overwrite=overwrite, zip_files=bundle, lease=draft_lease
         )
-
-    async def _publish_new(
-        self,
-        tag: str,
-        files: list[LocalFile],
-        name: str | None,
-        body: str | None,
-        draft: bool,
-        prerelease: bool,
-    ) -> Release:
-        await self._delete_stale_drafts(tag)
-        created = await self._http.json(
-            "POST",
-            f"{self._repo_url}/releases",
-            what=f"creating release '{tag}' of {self.repo}",
-            json={"tag_name": tag, "name": name or tag, "body": body or "", "draft": True,
-                  "prerelease": prerelease},
-        )  # fmt: skip
-        # Retried like any call: a draft a failed try may have left is harmless, and the
-        # next publish of this tag deletes it as stale.
-        release = Release.from_json(created)
-        publisher = self._publisher(release)
-        try:
-            entries = await publisher.put_files(files)
-            await publisher.write_manifest(Manifest().merged(entries), None)
-            if not draft:
-                await self._http.json(
-                    "PATCH",
-                    release.url,
-                    what=f"publishing release '{tag}'",
-                    json={"draft": False, "make_latest": "false" if prerelease else "true"},
-                )
-        except BaseException as exc:
-            await self._discard_draft(release)
-            raise _as_publish_error(exc, tag) from exc
-        return await self._release_by_id(release)
-
-    async def _release_by_id(self, release: Release) -> Release:
-        data = await self._http.json("GET", release.url, what=f"release '{release.tag}'")
-        return Release.from_json(data)
-
-    async def _delete_stale_drafts(self, tag: str) -> None:
-        """Drafts of this tag left by failed runs, holding no uploaded asset (spec 12)."""
-        items = await self._http.paginate(
-            f"{self._repo_url}/releases", what=f"releases of {self.repo}"
-        )
-        for release in (Release.from_json(item) for item in items):
-            stale = release.draft and release.tag == tag
-            if stale and not any(a.is_uploaded for a in release.assets):
-                log.info("deleting stale draft %s of tag '%s'", release.id, tag)
-                await self._http.json("DELETE", release.url, what=f"stale draft '{tag}'")
-
-    async def _discard_draft(self, release: Release) -> None:
-        """Delete a draft whose publish failed; shielded, so cancellation cannot skip it."""
-        with anyio.CancelScope(shield=True), anyio.move_on_after(30):
-            try:
-                await self._http.json("DELETE", release.url, what=f"draft '{release.tag}'")
-            except (GaamaError, TransientError) as exc:
-                log.warning("could not delete draft release %s: %s", release.id, exc)
-
-    async def _add_to_release(
-        self, release: Release, files: list[LocalFile], overwrite: bool
-    ) -> Release:
-        assets = await self._assets_of(release)
-        manifest = await self._read_manifest(assets) or Manifest()
-        plan = await plan_additions(
-            files, assets, manifest, overwrite=overwrite,
-            max_asset_size=self.max_asset_size, tag=release.tag,
-        )  # fmt: skip
-        publisher = self._publisher(release)
-        try:
-            # starter placeholders block their names (spec 6.9.4), and so would the
-            # temporary copies of a replace that an earlier run did not finish
-            await publisher.delete(a for a in assets if not a.is_uploaded or is_leftover(a))
-            entries = await publisher.put_files(plan.upload)
-            entries += await publisher.put_files(plan.replace, plan.replacing)
-            await publisher.delete(plan.obsolete)
-            entries += plan.empty
-            if entries:
-                old = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
-                await publisher.write_manifest(manifest.merged(entries), old)
-        except BaseException as exc:
-            raise _as_publish_error(exc, release.tag) from exc
-        return await self._release_by_id(release)
 
     # -- downloading -----------------------------------------------------------------------
 
@@ -530,12 +423,3 @@ class GaAMA:
         view = copy.copy(self)
         view._ctx = self._ctx.for_repo(RepoRef.parse(repo, self.api_url))
         return view
-
-
-def _as_publish_error(exc: BaseException, tag: str) -> BaseException:
-    """Keep typed errors; turn anything else into a PublishError that says what failed."""
-    if isinstance(exc, GaamaError) and type(exc) is not GaamaError:
-        return exc
-    if isinstance(exc, GaamaError | TransientError):
-        return PublishError(f"Publishing release '{tag}' failed: {exc}. Nothing was published.")
-    return exc

@@ -53,6 +53,9 @@ class _HashingBody:
         self.progress = progress
         self.hasher = hashlib.sha256()
         self.sent = 0
+        #: The most bytes any try has sent: growth is progress that renews the retry budget
+        #: (bytes resent by a try that dies where the last one died are not).
+        self.furthest = 0
         self._handle: Any = None
 
     async def __aenter__(self) -> _HashingBody:
@@ -80,6 +83,7 @@ class _HashingBody:
             chunks = _memory_chunks(self.source.data or b"", self.hasher)
         async for chunk in chunks:
             self.sent += len(chunk)
+            self.furthest = max(self.furthest, self.sent)
             if self.progress:
                 self.progress(ProgressEvent("advance", "upload", self.source.name, 0, len(chunk)))
             yield chunk
@@ -102,48 +106,64 @@ async def upload_asset(
 ) -> tuple[Asset, str]:
     """Upload ``source`` to ``release``; return the stored asset and the sha256 sent.
 
-    A transient failure is retried after clearing any ``starter`` leftover of that name; a
-    retry that finds the asset already uploaded with the right size and digest accepts it.
+    Retried through the client's one retry layer: before each new try a ``starter`` leftover
+    of that name is deleted, and a try that finds the asset already uploaded with the right
+    size and digest accepts it. A try that got further than any before it starts the budget
+    afresh, so a long upload over a flaky link keeps going. Exhausted tries raise
+    ``TransferError``; refusals (``AssetConflictError``, ``IntegrityError``, …) pass unchanged.
     """
     name = stored_name or normalize_asset_name(source.name)
     what = f"upload of '{source.name}' to release '{release.tag}'"
     http.trust(release.upload_base)
     if progress:
         progress(ProgressEvent("start", "upload", source.name, source.size))
-    try:
-        async with _HashingBody(source, progress) as body:
-            sha256, asset = await _upload_with_retries(http, release, source, name, body, what)
-    except TransientError as exc:
-        raise PublishError(
-            f"Uploading '{source.name}' failed after {http.retry.attempts} tries ({exc})."
-        ) from exc
+    async with _HashingBody(source, progress) as body:
+        attempt = _UploadAttempt(http, release, source, name, body, what)
+        sha256, asset = await http.retry.run(
+            attempt,
+            what=f"Uploading '{source.name}' to release '{release.tag}'",
+            moved=lambda: body.furthest,
+            advice="publish again",
+        )
     if progress:
         progress(ProgressEvent("done", "upload", source.name, source.size))
     return asset, sha256
 
 
-async def _upload_with_retries(
-    http: GitHubHTTP,
-    release: Release,
-    source: UploadSource,
-    name: str,
-    body: _HashingBody,
-    what: str,
-) -> tuple[str, Asset]:
-    progress = body.progress
-    async for attempt in http.retry.retrying():
-        with attempt:
-            if attempt.retry_state.attempt_number > 1:
-                if progress and body.sent:
-                    progress(ProgressEvent("retry", "upload", source.name, 0, body.sent))
-                found = await _recover_after_failure(http, release, name)
-                if found is not None:
-                    sha256 = await _source_sha256(source)
-                    return sha256, _verified(found, source, sha256, what)
-            payload = await _post(http, release, source, name, body, what)
-            sha256 = body.hasher.hexdigest()
-            return sha256, _verified(Asset.from_json(payload), source, sha256, what)
-    raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
+class _UploadAttempt:
+    """One try of an upload; every try after the first clears up after the one before.
+
+    Its HTTP calls make one try each (a run nested in this one): ``RetryPolicy.run`` counts
+    the tries.
+    """
+
+    def __init__(
+        self,
+        http: GitHubHTTP,
+        release: Release,
+        source: UploadSource,
+        name: str,
+        body: _HashingBody,
+        what: str,
+    ) -> None:
+        self.http, self.release, self.source = http, release, source
+        self.name, self.body, self.what = name, body, what
+        self.tries = 0
+
+    async def __call__(self) -> tuple[str, Asset]:
+        self.tries += 1
+        if self.tries > 1:
+            progress = self.body.progress
+            if progress and self.body.sent:
+                progress(ProgressEvent("retry", "upload", self.source.name, 0, self.body.sent))
+            found = await _recover_after_failure(self.http, self.release, self.name)
+            if found is not None:
+                sha256 = await _source_sha256(self.source)
+                return sha256, _verified(found, self.source, sha256, self.what)
+        stored = await _post(self.http, self.release, self.source, self.name, self.body,
+                             self.what)  # fmt: skip
+        sha256 = self.body.hasher.hexdigest()
+        return sha256, _verified(stored, self.source, sha256, self.what)
 
 
 async def _post(
@@ -153,17 +173,17 @@ async def _post(
     name: str,
     body: _HashingBody,
     what: str,
-) -> Any:
+) -> Asset:
     headers = {"Content-Type": source.content_type, "Content-Length": str(source.size)}
     try:
-        return await http.json(
+        return await http.parsed(
+            Asset.from_json,
             "POST",
             release.upload_base,
             what=what,
             params={"name": name},
             body=body,
             headers=headers,
-            retry=False,
         )
     except GaamaError as exc:
         if exc.status == 422:
@@ -185,8 +205,8 @@ def _upload_refused(
 
 async def _recover_after_failure(http: GitHubHTTP, release: Release, name: str) -> Asset | None:
     """After a failed try: return a complete asset of that name, or delete the leftover."""
-    items = await http.paginate(f"{release.url}/assets", what=f"assets of '{release.tag}'")
-    for asset in (Asset.from_json(item) for item in items):
+    what = f"assets of '{release.tag}'"
+    for asset in await http.paginate(f"{release.url}/assets", what=what, parse=Asset.from_json):
         if asset.name != name:
             continue
         if asset.is_uploaded:

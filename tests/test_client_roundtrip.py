@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import anyio
@@ -165,3 +166,27 @@ async def test_default_tag_is_todays_date_and_aclose_closes(
     finally:
         await client.aclose()
     assert release.tag == dt.date.today().strftime("%Y.%m.%d")
+
+
+async def test_a_file_name_that_is_not_utf8_is_refused_before_anything_is_created(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    (tmp_path / "good.bin").write_bytes(b"fine")
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/w\xff.bin"))
+    odd.write_bytes(b"bytes on disk under a Latin-1 name")
+
+    with pytest.raises(PublishError, match=r"'w\\xff\.bin': its name is not valid UTF-8"):
+        await client.publish("v1", [tmp_path / "good.bin", odd])
+
+    assert server.counters.requests.get("api.create_release", 0) == 0
+    assert server.counters.requests.get("upload", 0) == 0
+
+
+async def test_the_published_body_is_exactly_the_users(client: GaAMA, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    body = "Trained on 3 GPUs.\n\n<!-- the user's own comment -->"
+
+    release = await client.publish("v1", [tmp_path / "f"], body=body)
+
+    assert release.body == body
+    assert (await client.get_release("v1")).body == body

@@ -18,6 +18,7 @@ from gaama_async import (
     PublishError,
     RateLimitError,
 )
+from gaama_async.errors import TransferError
 from gaama_async.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from gaama_async.server import Fault, ReleaseServer
 
@@ -112,7 +113,7 @@ async def test_failed_upload_removes_the_draft_and_names_the_file(
     (tmp_path / "bad.bin").write_bytes(b"doomed" * 10)
     server.faults.add(Fault("status", route="upload", times=None, status=500))
 
-    with pytest.raises(PublishError, match=r"bad\.bin|ok\.bin"):
+    with pytest.raises(TransferError, match=r"bad\.bin|ok\.bin"):
         await client.publish("v1", [tmp_path / "ok.bin", tmp_path / "bad.bin"])
 
     server.faults.clear()

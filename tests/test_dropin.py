@@ -13,6 +13,7 @@ import gaama_async
 from gaama_async import GaAMA, PublishError
 from gaama_async._bundle import bundle_name, write_bundle, zip_bundle
 from gaama_async.compat import GaAMA as CompatGaAMA
+from gaama_async.errors import TransferError
 from gaama_async.manifest import MANIFEST_NAME
 from gaama_async.server import Fault, ReleaseServer
 
@@ -104,10 +105,11 @@ async def test_a_failed_publish_leaves_no_temporary_bundle(
     digests = _model(tmp_path / "src")
     server.faults.add(Fault("status", route="upload", times=None, status=500))
 
-    with pytest.raises(PublishError):
+    with pytest.raises(TransferError, match="failed after 4 tries"):
         await client.publish("v1", [tmp_path / "src" / n for n in digests], zip_files=True)
 
     assert listing(tmp_path / "src") == sorted(digests)
+    assert server.counters.faults_injected["status"] >= 4  # the uploads hit the fault
 
 
 async def test_a_file_named_like_the_bundle_is_refused_before_anything_is_sent(

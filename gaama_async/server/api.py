@@ -164,6 +164,9 @@ async def update_release(request: web.Request) -> web.StreamResponse:
     tag = fields.get("tag_name", release.tag_name)
     will_be_draft = fields.get("draft", release.draft)
     if not will_be_draft:
+        # Guess (spec 6.6, 14.10): publishing a draft into a tag that already has a published
+        # release fails like creating one, 422 already_exists. Publishers of one tag rely on
+        # this being atomic: of two drafts of a tag, only the first PATCH publishes.
         _tag_taken(svc, repo, tag, release.id, "update-a-release")
     publishing = release.draft and not will_be_draft
     for name in ("tag_name", "target_commitish", "name", "body", "prerelease", "draft"):
