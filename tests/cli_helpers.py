@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import anyio
-from helpers import TOKEN
+from helpers import REPO, TOKEN
 
 GAAMA = [sys.executable, "-m", "gaama_async"]
 DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
@@ -77,6 +78,17 @@ async def run_command(command: Sequence[str], *, env: Mapping[str, str], deadlin
     with anyio.fail_after(deadline):
         result = await anyio.run_process(list(command), env=dict(env), check=False)
     return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+async def releases_on(api_url: str) -> list[dict[str, object]]:
+    """Every release of REPO the server holds, drafts included (the owner's token sees them)."""
+    async with aiohttp.ClientSession() as raw:
+        answer = await raw.get(
+            f"{api_url}/repos/{REPO}/releases", headers={"Authorization": f"token {TOKEN}"}
+        )
+        answer.raise_for_status()
+        found: list[dict[str, object]] = await answer.json()
+        return found
 
 
 @functools.cache
