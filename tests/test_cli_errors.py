@@ -7,17 +7,21 @@ Exit 8 (local file errors) is in test_cli_hostile.py, 130 and 143 in test_cli_si
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import socket
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cli_helpers import GAAMA, cli_env, run_command, run_gaama
 from helpers import REPO, TOKEN, write_random
 
-from gaama_async import GaAMA
-from gaama_async._cli_errors import EXIT_CODE_MEANINGS
+from gaama_async import AssetConflictError, DownloadError, GaAMA, GaamaError
+from gaama_async._cli_errors import EXIT_CODE_MEANINGS, Failure, Scene, describe
 from gaama_async.cli import build_parser
+from gaama_async.errors import TransferError
 from gaama_async.server import Fault, ReleaseServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -178,3 +182,68 @@ async def test_9_transient_faults_past_the_retries(
 
     assert run.code == 9 and "try again" in run.error_line
     assert server.counters.faults_injected["status"] == server.counters.requests["storage"] == 2
+
+
+# -- the pure decisions behind those lines (no process, no server) -------------------------
+
+DOWNLOAD = Scene(api_url="http://127.0.0.1:9", folder="models", flag="--dir")
+
+
+def _os_error(number: int, filename: str | None = None) -> OSError:
+    return OSError(number, os.strerror(number), filename)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (_os_error(errno.ENOSPC, "models/w.bin"), "no space left on the device holding models;"),
+        (_os_error(errno.EDQUOT, "models/w.bin"), "no space left on the device holding models;"),
+        (_os_error(errno.EROFS, "models/.w.part"), "models is on a read-only file system;"),
+        (_os_error(errno.EACCES, "models"), "cannot write in models: permission denied;"),
+        (_os_error(errno.EPERM, "models/a"), "cannot write in models: permission denied;"),
+        (_os_error(errno.EACCES, "/etc/x"), "cannot read /etc/x: permission denied;"),
+        (_os_error(errno.ENOENT, "in.bin"), "in.bin does not exist"),
+        (_os_error(errno.EISDIR, "models/w.bin"), "models/w.bin is a folder, not a file"),
+        (_os_error(errno.ENOTDIR, "models/a/b"), "part of this path is a file, not a folder;"),
+        (_os_error(errno.EMFILE), "too many open files; pass a lower --concurrency"),
+        (_os_error(errno.EIO, "models/w.bin"), "models: Input/output error"),
+    ],
+)
+def test_local_errors_are_named_by_errno(error: OSError, said: str) -> None:
+    failure = describe(error, DOWNLOAD)
+    assert failure.code == 8 and said in failure.message
+
+
+def test_a_generic_error_takes_the_code_and_words_of_its_cause() -> None:
+    try:
+        try:
+            raise _os_error(errno.ENOSPC, "models/w.bin")
+        except OSError as exc:
+            raise DownloadError("Could not write 'w.bin'.") from exc
+    except DownloadError as wrapped:
+        failure = describe(ExceptionGroup("task group", [wrapped]), DOWNLOAD)
+    assert failure == Failure("no space left on the device holding models; "
+                              "free some space or pass another --dir", 8)  # fmt: skip
+
+
+def test_a_specific_error_keeps_its_own_code_and_library_words_become_flags() -> None:
+    conflict = AssetConflictError("'v1' already has 'a': pass overwrite=True to replace it.")
+    failure = describe(conflict, DOWNLOAD)
+    assert failure == Failure("'v1' already has 'a': pass --overwrite to replace it.", 5)
+    assert describe(TransferError("upload failed after 5 tries"), DOWNLOAD).code == 9
+
+
+def test_a_refused_connection_to_another_origin_names_that_origin() -> None:
+    key = type("Key", (), {"host": "10.0.0.2", "port": 8081, "ssl": False})()
+    refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(errno.ECONNREFUSED, "x"))  # type: ignore[arg-type]
+    try:
+        raise GaamaError("GitHub kept failing") from refused
+    except GaamaError as error:
+        failure = describe(error, DOWNLOAD)
+    assert failure == Failure("cannot connect to 10.0.0.2:8081: connection refused; "
+                              "check that the server is running, then run again", 9)  # fmt: skip
+
+
+def test_messages_are_one_line_without_secrets() -> None:
+    failure = describe(GaamaError("bad\n\n token s3cret  \nhere"), DOWNLOAD, secrets=["s3cret", ""])
+    assert failure.message == "bad token *** here"
