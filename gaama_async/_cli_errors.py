@@ -71,7 +71,7 @@ EXIT_CODE_MEANINGS: list[tuple[int, str]] = [
     (6, "integrity"),
     (7, "rate limited"),
     (8, "local file error"),
-    (9, "network/transfer failed, run again"),
+    (9, "network or transfer failed (run again)"),
     (130, "interrupted (SIGINT)"),
     (143, "terminated (SIGTERM)"),
 ]

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import textwrap
 import traceback
 from collections.abc import Sequence
 from typing import NoReturn
@@ -17,13 +16,26 @@ import anyio
 
 from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
 from ._commands import run_command
+from ._config import DEFAULT_API_URL
 from ._version import __version__
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
-_CODES = ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODE_MEANINGS)
+
+def _exit_code_lines(width: int = 88) -> str:
+    """The exit codes for --help, wrapped between entries, never inside one."""
+    lines, line = [], "exit codes:"
+    for code, meaning in EXIT_CODE_MEANINGS:
+        entry = f" {code} {meaning},"
+        if len(line) + len(entry) > width:
+            lines.append(line)
+            line = " " * len("exit codes:")
+        line += entry
+    return "\n".join([*lines, line.rstrip(",")])
+
+
 COMMON = f"""\
-{textwrap.fill("exit codes: " + _CODES, width=88, subsequent_indent="            ")}
+{_exit_code_lines()}
 
 environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_URL)
              the API base, e.g. https://HOST/api/v3 for GitHub Enterprise;
@@ -253,10 +265,11 @@ def _check_api_url_from_environment(parser: argparse.ArgumentParser) -> None:
 
 
 def _api_url_in_use(args: argparse.Namespace) -> str | None:
+    """The API base the client used, resolved as ``GaAMA`` resolves it."""
     if args.command == "serve":
         return None
     found = args.api_url or os.environ.get("GAAMA_API_URL") or os.environ.get("GITHUB_API_URL")
-    return str(found or "https://api.github.com").rstrip("/")
+    return str(found or DEFAULT_API_URL).rstrip("/")
 
 
 def _scene(args: argparse.Namespace) -> Scene:
