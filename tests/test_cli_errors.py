@@ -20,7 +20,7 @@ from helpers import REPO, TOKEN, write_random
 
 from gaama_async import AssetConflictError, DownloadError, GaAMA, GaamaError
 from gaama_async._cli_errors import EXIT_CODE_MEANINGS, Failure, Scene, describe
-from gaama_async.cli import build_parser
+from gaama_async.cli import build_parser, main
 from gaama_async.errors import TransferError
 from gaama_async.server import Fault, ReleaseServer
 
@@ -91,9 +91,7 @@ async def test_1_a_bug_is_one_line_and_its_traceback_is_opt_in(
     ("args", "variable", "said"),
     [
         (["--api-url", "localhost:8080"], None, "did you mean http://localhost:8080?"),
-        (["--api-url", "http://"], None, "names no host"),
         ([], "localhost:8080", "GAAMA_API_URL: 'localhost:8080' is not an http"),
-        (["--concurrency", "0"], None, "--concurrency: must be at least 1"),
         (["--tag"], None, "--tag: expected one argument"),
     ],
 )
@@ -104,6 +102,29 @@ async def test_2_bad_usage_is_refused_before_any_request(
     assert run.code == 2
     assert said in run.error_line and "--help" in run.error_line
     assert server.counters.log == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["ls", REPO, "--api-url", "http://"], "argument --api-url: 'http://' names no host"),
+        (["ls", REPO, "--api-url", "ftp://h"], "'ftp://h' is not an http:// or https:// URL"),
+        (["ls", REPO, "--concurrency", "0"], "argument --concurrency: must be at least 1, got 0"),
+        (["ls", REPO, "--retries", "x"], "argument --retries: 'x' is not a whole number"),
+        (["ls", REPO, "--max-wait", "nan"], "argument --max-wait: must be 0 or more, got nan"),
+        (["ls", "acme"], "argument OWNER/REPO: 'acme' is not OWNER/REPO"),
+        (["serve", "--root", "r", "--port", "65535"], "--port: 65535 is not a port from 0 to"),
+        (["rm", REPO, "--tag", "v1"], "rm needs either NAME/--include patterns or --release"),
+    ],
+)
+def test_2_every_usage_error_is_one_line(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("gaama: error: ") and said in err
 
 
 async def test_3_wrong_token(server: ReleaseServer) -> None:
