@@ -156,17 +156,18 @@ def innermost(error: BaseException) -> BaseException:
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
-    """The errors that led to ``error``, nearest first (``from`` causes, then contexts)."""
+    """The errors that led to ``error``, nearest first.
+
+    Only ``raise ... from`` causes: that is how the library says "because of". An error
+    merely being handled when another was raised (``__context__``) may be unrelated.
+    """
     seen = {id(error)}
-    current: BaseException | None = error
-    while current is not None:
-        current = current.__cause__ or (
-            None if current.__suppress_context__ else current.__context__
-        )
-        if current is None or id(current) in seen:
-            return
+    current = error.__cause__
+    while current is not None and id(current) not in seen:
         seen.add(id(current))
-        yield innermost(current)
+        current = innermost(current)
+        yield current
+        current = current.__cause__
 
 
 def connect_message(error: aiohttp.ClientConnectorError, scene: Scene) -> str:

@@ -18,7 +18,7 @@ import pytest
 from cli_helpers import GAAMA, cli_env, run_command, run_gaama
 from helpers import REPO, TOKEN, write_random
 
-from gaama_async import AssetConflictError, DownloadError, GaAMA, GaamaError
+from gaama_async import AssetConflictError, DownloadError, GaAMA, GaamaError, NotFoundError
 from gaama_async._cli_errors import EXIT_CODE_MEANINGS, Failure, Scene, describe
 from gaama_async.cli import build_parser, main
 from gaama_async.errors import TransferError
@@ -268,3 +268,20 @@ def test_a_refused_connection_to_another_origin_names_that_origin() -> None:
 def test_messages_are_one_line_without_secrets() -> None:
     failure = describe(GaamaError("bad\n\n token s3cret  \nhere"), DOWNLOAD, secrets=["s3cret", ""])
     assert failure.message == "bad token *** here"
+
+
+def test_only_an_explicit_cause_decides() -> None:
+    try:
+        try:
+            raise NotFoundError("probe: no release v1")
+        except NotFoundError:
+            raise GaamaError("GitHub answered HTTP 500 for release 'v1'") from None
+    except GaamaError as error:
+        assert describe(error, DOWNLOAD).code == 1
+    try:
+        try:
+            raise NotFoundError("probe: no release v1")
+        except NotFoundError:
+            raise GaamaError("could not publish v1")  # noqa: B904 (the point of the test)
+    except GaamaError as error:
+        assert describe(error, DOWNLOAD).code == 1
