@@ -92,7 +92,6 @@ async def test_1_a_bug_is_one_line_and_its_traceback_is_opt_in(
     [
         (["--api-url", "localhost:8080"], None, "did you mean http://localhost:8080?"),
         ([], "localhost:8080", "GAAMA_API_URL: 'localhost:8080' is not an http"),
-        (["--tag"], None, "--tag: expected one argument"),
     ],
 )
 async def test_2_bad_usage_is_refused_before_any_request(
@@ -115,6 +114,7 @@ async def test_2_bad_usage_is_refused_before_any_request(
         (["ls", "acme"], "argument OWNER/REPO: 'acme' is not OWNER/REPO"),
         (["serve", "--root", "r", "--port", "65535"], "--port: 65535 is not a port from 0 to"),
         (["rm", REPO, "--tag", "v1"], "rm needs either NAME/--include patterns or --release"),
+        (["ls", REPO, "--tag"], "argument --tag: expected one argument"),
     ],
 )
 def test_2_every_usage_error_is_one_line(
