@@ -285,3 +285,16 @@ def test_only_an_explicit_cause_decides() -> None:
             raise GaamaError("could not publish v1")  # noqa: B904 (the point of the test)
     except GaamaError as error:
         assert describe(error, DOWNLOAD).code == 1
+
+
+def test_serve_names_the_port_it_could_not_bind() -> None:
+    serve = Scene(folder="gh", flag="--root", address="127.0.0.1:8080")
+    bind = "error while attempting to bind on address ('127.0.0.1', 8082): address already in use"
+    assert describe(OSError(errno.EADDRINUSE, bind), serve) == Failure(
+        "cannot listen on 127.0.0.1:8082: address already in use; "
+        "check that the port is free or pass --port", 8)  # fmt: skip
+    denied = describe(OSError(errno.EACCES, "Permission denied"), serve)
+    assert denied.message.startswith("cannot listen on 127.0.0.1:8080: permission denied;")
+    assert describe(_os_error(errno.EACCES, "gh/state.json"), serve).message == (
+        "cannot write in gh: permission denied; fix its permissions or pass another --root"
+    )
