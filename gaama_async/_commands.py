@@ -7,8 +7,10 @@ import fnmatch
 import json
 from typing import Any
 
+from ._cli_errors import UsageError
 from ._console import ConsoleProgress, human_bytes
 from ._publisher import is_leftover, local_files
+from ._retry import RetryPolicy
 from .client import GaAMA
 from .errors import NotFoundError
 from .manifest import MANIFEST_NAME
@@ -43,14 +45,27 @@ async def run_command(args: argparse.Namespace) -> None:
         return
     moves_bytes = args.command in ("publish", "download") and not args.dry_run
     progress = ConsoleProgress() if moves_bytes and not args.quiet else None
-    async with GaAMA(
-        repo=args.repo, api_url=args.api_url, max_concurrency=args.concurrency, progress=progress
-    ) as client:
+    async with _client(args, progress) as client:
         try:
             await COMMANDS[args.command](client, args)
         finally:
             if progress is not None:
                 progress.finish()
+
+
+def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA:
+    """The client the arguments describe; a setting it refuses is a usage error (exit 2)."""
+    try:
+        return GaAMA(
+            repo=args.repo,
+            api_url=args.api_url,
+            max_concurrency=args.concurrency,
+            retry=RetryPolicy(attempts=args.retries),
+            max_rate_limit_wait=args.max_wait,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 async def _publish(client: GaAMA, args: argparse.Namespace) -> None:

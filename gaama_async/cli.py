@@ -4,37 +4,46 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
+from urllib.parse import urlsplit
 
 import anyio
 
+from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
 from ._commands import run_command
+from ._config import DEFAULT_API_URL
 from ._version import __version__
-from .errors import (
-    AssetConflictError,
-    AuthenticationError,
-    GaamaError,
-    IntegrityError,
-    NotFoundError,
-    RateLimitError,
-)
 
-EXIT_CODES: list[tuple[type[GaamaError], int]] = [
-    (AuthenticationError, 3),
-    (NotFoundError, 4),
-    (AssetConflictError, 5),
-    (IntegrityError, 6),
-    (RateLimitError, 7),
-    (GaamaError, 1),
-]
-COMMON = """\
-exit codes: 0 ok, 1 failed, 2 bad usage, 3 authentication, 4 not found,
-            5 asset conflict, 6 integrity, 7 rate limited, 130 interrupted
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+
+def _exit_code_lines(width: int = 88) -> str:
+    """The exit codes for --help, wrapped between entries, never inside one."""
+    lines, line = [], "exit codes:"
+    for code, meaning in EXIT_CODE_MEANINGS:
+        entry = f" {code} {meaning},"
+        if len(line) + len(entry) > width:
+            lines.append(line)
+            line = " " * len("exit codes:")
+        line += entry
+    return "\n".join([*lines, line.rstrip(",")])
+
+
+COMMON = f"""\
+{_exit_code_lines()}
 
 environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_URL)
-             the API base, e.g. https://HOST/api/v3 for GitHub Enterprise
+             the API base, e.g. https://HOST/api/v3 for GitHub Enterprise;
+             GAAMA_DEBUG=1 prints the traceback of an unexpected error
 """
+# SIGINT (Ctrl+C) and SIGTERM cancel the command, so that cleanup (e.g. removing a
+# publish's draft) runs; the exit code is then 128 + the signal number (130, 143).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXAMPLES = {
     "gaama": """\
   gaama serve --root ./gh-data
@@ -70,8 +79,56 @@ EXAMPLES = {
 }
 
 
-def exit_code_for(error: GaamaError) -> int:
-    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (and still exits 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"gaama: error: {message} (see '{self.prog} --help')\n")
+
+
+def _repo(value: str) -> str:
+    owner, sep, name = value.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"{value!r} is not OWNER/REPO, e.g. acme/models")
+    return value
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return seconds
+
+
+def api_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an API base (None when it can): it needs http(s) and a host."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return None
+    if parts.scheme not in ("http", "https"):
+        hint = url.split("://", 1)[-1]
+        return f"{url!r} is not an http:// or https:// URL (did you mean http://{hint}?)"
+    return f"{url!r} names no host"
+
+
+def _api_url(value: str) -> str:
+    problem = api_url_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _epilog(command: str) -> str:
@@ -79,10 +136,11 @@ def _epilog(command: str) -> str:
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+    commands: argparse._SubParsersAction[_Parser], name: str, summary: str
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
+        prog=f"gaama {name}",
         help=summary,
         description=summary,
         epilog=_epilog(name),
@@ -91,12 +149,30 @@ def _command(
 
 
 def _client_arguments(parser: argparse.ArgumentParser, *, json_help: str = "print JSON") -> None:
-    parser.add_argument("repo", metavar="OWNER/REPO")
+    parser.add_argument("repo", metavar="OWNER/REPO", type=_repo)
     parser.add_argument("--tag", help="release tag (publish: default today's date; else latest)")
-    parser.add_argument("--api-url", help="API base URL (default: $GAAMA_API_URL, api.github.com)")
-    parser.add_argument("--concurrency", type=int, default=8, help="transfers in flight")
+    parser.add_argument(
+        "--api-url", type=_api_url, help="API base URL (default: $GAAMA_API_URL, api.github.com)"
+    )
+    parser.add_argument("--concurrency", type=_at_least_one, default=8, help="transfers in flight")
+    parser.add_argument(
+        "--retries",
+        type=_at_least_one,
+        default=5,
+        metavar="N",
+        help="tries per request before a network fault is final (default: 5)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=_seconds,
+        default=900.0,
+        metavar="SECONDS",
+        help="longest total wait for GitHub's rate limits before giving up (default: 900)",
+    )
     parser.add_argument("--json", action="store_true", help=json_help)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress output and no warnings"
+    )
     # SUPPRESS: a command without -v must not reset the global -v
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log retries"
@@ -115,7 +191,7 @@ def _dry_run_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gaama",
         description="Publish and download model artifacts as GitHub release assets.",
         epilog=_epilog("gaama"),
@@ -166,6 +242,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command != "rm" or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command != "serve" and args.api_url is None:
+        _check_api_url_from_environment(parser)
     if args.command != "rm":
         return args
     args.patterns += extra
@@ -177,21 +255,94 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     return args
 
 
+def _check_api_url_from_environment(parser: argparse.ArgumentParser) -> None:
+    for variable in ("GAAMA_API_URL", "GITHUB_API_URL"):
+        if value := os.environ.get(variable):
+            problem = api_url_problem(value)
+            if problem is not None:
+                parser.error(f"{variable}: {problem}")
+            return
+
+
+def _api_url_in_use(args: argparse.Namespace) -> str | None:
+    """The API base the client used, resolved as ``GaAMA`` resolves it."""
+    if args.command == "serve":
+        return None
+    found = args.api_url or os.environ.get("GAAMA_API_URL") or os.environ.get("GITHUB_API_URL")
+    return str(found or DEFAULT_API_URL).rstrip("/")
+
+
+def _scene(args: argparse.Namespace) -> Scene:
+    """What a message may name: the API in use, the folder written into, the address."""
+    if args.command == "serve":
+        return Scene(folder=str(args.root), flag="--root", address=f"{args.host}:{args.port}")
+    folder = args.dir if args.command == "download" else None
+    return Scene(api_url=_api_url_in_use(args), folder=folder, flag=folder and "--dir")
+
+
+def _secrets() -> list[str]:
+    return [os.environ.get(name, "") for name in ("GITHUB_TOKEN", "GH_TOKEN")]
+
+
+async def _run_until_stopped(args: argparse.Namespace, stopped: list[int]) -> None:
+    """Run the command; a stop signal cancels it (cleanup runs) and is noted in ``stopped``.
+
+    Only the first signal is caught: once it has cancelled the command, the usual handlers
+    are back, so a second Ctrl+C (or SIGTERM) stops a cleanup that takes too long.
+    """
+    async with anyio.create_task_group() as group:
+        group.start_soon(_cancel_on_signal, group.cancel_scope, stopped)
+        await run_command(args)
+        group.cancel_scope.cancel()
+
+
+async def _cancel_on_signal(scope: anyio.CancelScope, stopped: list[int]) -> None:
+    if sys.platform == "win32":  # no loop signal handlers there; Ctrl+C still interrupts
+        return
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async for received in signals:
+            stopped.append(int(received))
+            scope.cancel()
+            return
+
+
+def _stopped_by(number: int) -> int:
+    name = signal.Signals(number).name
+    print(f"gaama: error: interrupted by {name}", file=sys.stderr)
+    return 128 + number
+
+
+def _report(error: BaseException, args: argparse.Namespace, *, debug: bool) -> int:
+    """Print ``error`` as one line (after its traceback when debugging); return the code."""
+    failure = describe(error, _scene(args), secrets=_secrets())
+    if debug:
+        trace = "".join(traceback.format_exception(innermost(error)))
+        print(redact(trace, _secrets()), end="", file=sys.stderr)
+    print(f"gaama: error: {failure.message}", file=sys.stderr)
+    return failure.code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gaama`` console script; returns the exit code."""
-    parser = build_parser()
-    args = _parse(parser, argv)
-    level = logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="gaama: %(message)s")
+    """Entry point of the ``gaama`` console script; returns the exit code.
+
+    Every error ends here as one line on stderr and an exit code by its type (see
+    ``EXIT_CODES``); a traceback is printed only with ``-v`` or ``GAAMA_DEBUG=1``.
+    """
     try:
-        anyio.run(run_command, args)
-    except GaamaError as error:
-        print(f"gaama: error: {error}", file=sys.stderr)
-        return exit_code_for(error)
-    except ValueError as error:
-        print(f"gaama: error: {error}", file=sys.stderr)
-        return 2
+        parser = build_parser()
+        args = _parse(parser, argv)
     except KeyboardInterrupt:
-        print("gaama: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return _stopped_by(signal.SIGINT)
+    debug = bool(args.verbose) or os.environ.get("GAAMA_DEBUG", "") not in ("", "0")
+    quiet = getattr(args, "quiet", False)
+    level = logging.INFO if args.verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="gaama: %(message)s")
+    stopped: list[int] = []
+    code = 0
+    try:
+        anyio.run(_run_until_stopped, args, stopped)
+    except KeyboardInterrupt:
+        stopped.append(signal.SIGINT)
+    except Exception as error:
+        code = _report(error, args, debug=debug)
+    return _stopped_by(stopped[0]) if stopped else code

@@ -19,7 +19,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=0,
         help="API port; uploads, storage and web take the next three, except with "
         "--enterprise, which uses this one port only (default: free ports)",
@@ -66,6 +66,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(FaultAction.__args__),  # type: ignore[attr-defined]
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random faults")
+
+
+def _port(value: str) -> int:
+    """A port to bind: 0 (any free one) up to 65532, leaving room for the next three."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535 - 3:
+        raise argparse.ArgumentTypeError(f"{port} is not a port from 0 to 65532")
+    return port
 
 
 def _fault_argument(spec: str) -> Fault:
