@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ._retry import TransientError
 from .errors import (
     AssetConflictError,
     AuthenticationError,
@@ -49,9 +48,6 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (IntegrityError, 6),
     (RateLimitError, 7),
     (TransferError, TRANSFER),
-    # Transitional: until every module retries through RetryPolicy.run, a retried fault may
-    # still surface as a plain GaamaError caused by the private TransientError.
-    (TransientError, TRANSFER),
     (aiohttp.ClientConnectionError, TRANSFER),
     (aiohttp.ClientPayloadError, TRANSFER),
     (TimeoutError, TRANSFER),
