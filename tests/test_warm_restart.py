@@ -66,10 +66,10 @@ async def test_files_present_without_a_record_are_verified_by_hash(
     await _publish(client, tmp_path)
     out = tmp_path / "out"
     await client.download("v1", out)
-    (out / ".gaama-downloads.json").unlink()
+    (out / ".gaama" / "record.json").unlink()
     server.counters.reset()
 
     await client.download("v1", out)
 
     assert server.counters.requests["storage"] == 1  # the manifest; files verified by hash
-    assert (out / ".gaama-downloads.json").exists()
+    assert (out / ".gaama" / "record.json").exists()
