@@ -127,9 +127,7 @@ def _check_routes(placed: list[tuple[zipfile.ZipInfo, tuple[str, ...]]], staging
     for info, parts in placed:
         problem = staging.check_route(parts, is_dir=info.is_dir())
         if problem is not None:
-            raise UnsafeArchiveError(
-                f"archive member {info.filename!r} crosses {problem}: refused"
-            )
+            raise UnsafeArchiveError(f"archive member {info.filename!r} crosses {problem}: refused")
 
 
 def _place_all(
