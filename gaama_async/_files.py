@@ -747,6 +747,8 @@ def _clone_or_copy(source: int, target: int) -> None:
         pass
     size = os.fstat(source).st_size
     try:
+        if not hasattr(os, "copy_file_range"):  # Linux only
+            raise OSError(errno.ENOSYS, "no copy_file_range")
         copied = 0
         while copied < size:
             count = os.copy_file_range(source, target, size - copied, copied, copied)
@@ -776,26 +778,46 @@ def _copy_file(source: Path, final: Path, link: bool, durable: bool) -> None:
     """``source`` to ``final`` through the private folder: a clone or copy, or with ``link`` a
     hard link made read-only (an edit then fails instead of changing every linked copy)."""
     with _space_checked(final.parent), _folder_fd(final.parent, private=True) as private:
-        if link:
-            os.chmod(source, 0o444, follow_symlinks=False)
-            staged = f"{_key(final.name)}.{secrets.token_hex(4)}.tmp"
-            os.link(source, staged, dst_dir_fd=private, follow_symlinks=False)
+        staged = _link_staged(source, private, _key(final.name)) if link else None
+        if staged is not None:
             fd = os.open(staged, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=private)
         else:
+            link = False
             fd, staged = _create_staged(private, _key(final.name))
         try:
             if not link:
-                src = _open_source(source)
-                try:
-                    _clone_or_copy(src, fd)
-                finally:
-                    os.close(src)
-            _move_into_place(fd, private, staged, final, durable=durable)
+                _copy_from(source, fd)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            os.close(fd)
             _unlink_quietly(staged, private)
             raise
+        try:
+            _move_into_place(fd, private, staged, final, durable=durable)  # closes fd
+        except BaseException:
+            _unlink_quietly(staged, private)
+            raise
+
+
+def _copy_from(source: Path, target: int) -> None:
+    src = _open_source(source)
+    try:
+        _clone_or_copy(src, target)
+    finally:
+        os.close(src)
+
+
+def _link_staged(source: Path, private: int, key: str) -> str | None:
+    """Hard-link ``source`` (made read-only) into the private folder; None when the two are
+    on different filesystems (then a copy it is)."""
+    os.chmod(source, 0o444, follow_symlinks=False)
+    staged = f"{key}.{secrets.token_hex(4)}.tmp"
+    try:
+        os.link(source, staged, dst_dir_fd=private, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return None
+        raise
+    return staged
 
 
 def _copy_to(source: Path, entry: Path, link: bool, durable: bool) -> None:
@@ -807,17 +829,13 @@ def _copy_to(source: Path, entry: Path, link: bool, durable: bool) -> None:
             os.chmod(source, 0o444, follow_symlinks=False)
             os.link(source, staging, follow_symlinks=False)
         else:
-            src = _open_source(source)
+            fd = os.open(staging, _NEW_FILE, 0o444)
             try:
-                fd = os.open(staging, _NEW_FILE, 0o444)
-                try:
-                    _clone_or_copy(src, fd)
-                    if durable:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _copy_from(source, fd)
+                if durable:
+                    os.fsync(fd)
             finally:
-                os.close(src)
+                os.close(fd)
         os.replace(staging, entry)
         if durable:
             _fsync_folder(entry.parent)
