@@ -181,7 +181,7 @@ async def test_make_folder_names_the_file_in_the_way(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["CON", "nul.txt", "COM1", "lpt9.bin", "Aux.tar.gz", "a.", "a ", "a:b", "x?y"]
+    "name", ["CON", "nul.txt", "COM1", "lpt9.bin", "Aux.tar.gz", "a.", "a ", "a:b", "C:evil", "x?y"]
 )
 def test_windows_only_names_are_refused_on_windows_alone(name: str) -> None:
     assert windows_problem(name) is not None
