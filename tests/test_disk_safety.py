@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import anyio
 import pytest
-from helpers import TOKEN, listing, sha256_file, write_random
+from helpers import FAST_RETRY, REPO, TOKEN, listing, sha256_file, write_random
 
 from gaama_async import DownloadError, GaAMA
 from gaama_async._files import (
@@ -45,6 +45,14 @@ def _outside(tmp_path: Path) -> Path:
     return victim
 
 
+def _ranged(server: ReleaseServer, part_size: int = 1 * MIB) -> GaAMA:
+    """A client whose files over ``part_size`` go the ranged, resumable way."""
+    return GaAMA(
+        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, write_interval=0,
+        part_size=part_size,
+    )  # fmt: skip
+
+
 async def _publish(client: GaAMA, tmp_path: Path, sizes: dict[str, int]) -> dict[str, str]:
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
@@ -58,17 +66,17 @@ async def _publish(client: GaAMA, tmp_path: Path, sizes: dict[str, int]) -> dict
 
 @pytest.mark.anyio
 async def test_links_planted_at_final_and_old_partial_paths_are_replaced_not_followed(
-    client: GaAMA, tmp_path: Path
+    server: ReleaseServer, tmp_path: Path
 ) -> None:
-    client.part_size = 1 * MIB  # w.bin goes the ranged, resumable way
-    digests = await _publish(client, tmp_path, {"w.bin": 3 * MIB, "s.txt": 5000})
     victim = _outside(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     for planted in ("s.txt", "w.bin", ".w.bin.gaama-partial", ".w.bin.gaama-partial.json"):
         (out / planted).symlink_to(victim)
+    async with _ranged(server) as client:
+        digests = await _publish(client, tmp_path, {"w.bin": 3 * MIB, "s.txt": 5000})
 
-    await client.download("v1", out)
+        await client.download("v1", out)
 
     assert victim.read_bytes() == b"precious"
     assert {n: sha256_file(out / n) for n in digests} == digests
@@ -119,14 +127,14 @@ async def test_a_private_folder_that_is_not_ours_is_refused(
 
 @pytest.mark.anyio
 async def test_a_download_leaves_one_private_folder_holding_only_the_record(
-    client: GaAMA, tmp_path: Path
+    server: ReleaseServer, tmp_path: Path
 ) -> None:
-    client.part_size = 1 * MIB
-    await _publish(client, tmp_path, {"big.bin": 3 * MIB, "a.txt": 100, "b.txt": 2 * MIB})
     out, empty = tmp_path / "out", tmp_path / "empty"
+    async with _ranged(server) as client:
+        await _publish(client, tmp_path, {"big.bin": 3 * MIB, "a.txt": 100, "b.txt": 2 * MIB})
 
-    await client.download("v1", out)
-    await client.download("v1", empty, include="nothing-matches")
+        await client.download("v1", out)
+        await client.download("v1", empty, include="nothing-matches")
 
     assert sorted(os.listdir(out)) == [".gaama", "a.txt", "b.txt", "big.bin"]
     assert _private(out) == ["record.json"]  # no partials, no states, no lock files
@@ -270,14 +278,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.anyio
 @pytest.mark.parametrize("part_size", [8 * MIB, 1 * MIB], ids=["streamed", "ranged"])
 async def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_file(
-    client: GaAMA, server: ReleaseServer, tmp_path: Path, small_disk: Path, part_size: int
+    server: ReleaseServer, tmp_path: Path, small_disk: Path, part_size: int
 ) -> None:
-    client.part_size = part_size
-    await _publish(client, tmp_path, {"fits.txt": 1000, "huge.bin": 3 * MIB})
-    server.counters.reset()
+    async with _ranged(server, part_size) as client:
+        await _publish(client, tmp_path, {"fits.txt": 1000, "huge.bin": 3 * MIB})
+        server.counters.reset()
 
-    with pytest.raises(DiskFullError, match=r"free space in '.*small' \([\d,]+ bytes free\)"):
-        await client.download("v1", small_disk)
+        with pytest.raises(DiskFullError, match=r"free space in '.*small' \([\d,]+ bytes free\)"):
+            await client.download("v1", small_disk)
 
     assert "huge.bin" not in listing(small_disk)
     assert [n for n in _private(small_disk) if n != "record.json"] == []
