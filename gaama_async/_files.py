@@ -153,7 +153,7 @@ async def in_pool(func: Callable[..., T], *args: Any) -> T:
 # -- blocking primitives --------------------------------------------------------------------
 
 
-def _no_space(exc: OSError, folder: Path) -> DiskFullError:
+def _no_space(folder: Path) -> DiskFullError:
     try:
         usage = os.statvfs(folder)
         free = f"{usage.f_bavail * usage.f_frsize:,} bytes free"
@@ -171,7 +171,7 @@ def _space_checked(folder: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         if exc.errno in _NO_SPACE:
-            raise _no_space(exc, folder) from exc
+            raise _no_space(folder) from exc
         raise
 
 
@@ -260,22 +260,9 @@ def _write_new_file(final: Path, data: bytes, durable: bool) -> Path:
 
 
 def _write_atomically(path: Path, data: bytes, durable: bool) -> None:
-    """Replace ``path`` (a file in a folder gaama owns: the private folder, the cache)."""
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(staging, _NEW_FILE, 0o644)
-    try:
-        try:
-            _write_all(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(staging, path)
-        if durable:
-            _fsync_folder(path.parent)
-    except BaseException:
-        _unlink_quietly(staging)
-        raise
+    """Replace ``path`` (a file in a folder gaama owns: the cache)."""
+    with _folder_fd(path.parent, private=False) as folder:
+        _write_in(folder, path.name, data, durable)
 
 
 def _write_in(dir_fd: int, name: str, data: bytes, durable: bool) -> None:
