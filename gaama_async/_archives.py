@@ -105,12 +105,13 @@ def extract_zip(
     crosses a link or a file already in ``folder``. Only then are members moved into place,
     each folder on the way opened with ``O_NOFOLLOW`` (a link planted meanwhile is refused,
     never followed) and a link at a member's own path replaced, never written through.
+    The archive itself is always among the ``protected`` names.
     """
     try:
         with zipfile.ZipFile(archive) as zipped:
             infos = zipped.infolist()
             check_members(infos, limits)
-            placed = check_placement(infos, protected)
+            placed = check_placement(infos, [*protected, archive.name])
             staging = Staging(folder)
             try:
                 staged = _stage_all(zipped, placed, staging, limits)
