@@ -23,8 +23,9 @@ after a power cut, which is what lets the folder record trust size, mtime, inode
 
 **Old layout.** Versions before the private folder left ``.gaama-downloads.json``, a
 ``.gaama-locks/`` folder and ``.NAME.gaama-partial[.json]`` files beside the finals. They are
-never read or opened any more (a link planted there is inert); ``remove_old_layout`` deletes
-them (``unlink`` removes a link itself, never its target) when a folder record is saved.
+never read or opened any more (a link planted there is inert); ``tidy_folder`` deletes them
+(``unlink`` removes a link itself, never its target) when a folder record is saved, together
+with temporary files a killed run left in the private folder more than a day ago.
 
 POSIX only (``O_NOFOLLOW``, ``dir_fd``, ``flock``).
 """
@@ -40,6 +41,7 @@ import secrets
 import shutil
 import stat
 import sys
+import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -65,6 +67,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+STALE_AFTER = 24 * 3600.0  # seconds before a killed run's temporary file is deleted
 
 
 class UnsafeNameError(ValueError):
@@ -872,22 +875,53 @@ async def remove_files(paths: list[Path]) -> None:
 
 def _remove_old_layout(folder: Path) -> None:
     _unlink_quietly(folder / OLD_RECORD)
-    locks = folder / LOCKS_FOLDER
-    found = _lstat_or_none(locks)
-    if found is None or not stat.S_ISDIR(found.st_mode):
-        return
-    with contextlib.suppress(OSError):
-        with _folder_fd(locks, private=False) as fd:
+    with contextlib.suppress(OSError):  # missing, a link, or not only ours: left alone
+        fd = os.open(folder / LOCKS_FOLDER, _DIR_FLAGS)
+        try:
             for name in os.listdir(fd):
                 if name.endswith(".lock"):
                     _unlink_quietly(name, fd)
-        os.rmdir(locks)  # fails, harmlessly, if anything else is in there
+        finally:
+            os.close(fd)
+        os.rmdir(folder / LOCKS_FOLDER)  # fails, harmlessly, if anything else is in there
 
 
-async def remove_old_layout(folder: Path) -> None:
+def _remove_stale(folder: Path, now: float) -> None:
+    """Delete temporary files and scratch folders that a killed run left in the private
+    folder, once they are a day old (a younger one may belong to a run still going)."""
+    with _folder_fd(folder, private=True) as private:
+        for name in os.listdir(private):
+            if not (name.endswith(".tmp") or name.startswith("x-")):
+                continue
+            found = os.stat(name, dir_fd=private, follow_symlinks=False)
+            if now - found.st_mtime < STALE_AFTER:
+                continue
+            if stat.S_ISDIR(found.st_mode):
+                _remove_scratch(private, name)
+            else:
+                _unlink_quietly(name, private)
+
+
+def _remove_scratch(private: int, name: str) -> None:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=private)
+    try:
+        for entry in os.listdir(fd):
+            _unlink_quietly(entry, fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=private)
+
+
+def _tidy(folder: Path) -> None:
+    _remove_old_layout(folder)
+    _remove_stale(folder, time.time())
+
+
+async def tidy_folder(folder: Path) -> None:
     """Delete what versions before the private folder left in ``folder`` (see the module
-    docstring); their partial files go as each file is committed."""
-    await in_pool(_remove_old_layout, folder)
+    docstring; their partial files go as each file is committed), and what killed runs left
+    in the private folder more than a day ago."""
+    await in_pool(_tidy, folder)
 
 
 # -- archives -------------------------------------------------------------------------------

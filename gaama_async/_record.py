@@ -28,9 +28,9 @@ from ._files import (
     PRIVATE_FOLDER,
     folder_lock,
     read_private_file,
-    remove_old_layout,
     sha256_of,
     stat_or_none,
+    tidy_folder,
     write_private_file,
 )
 from .models import Asset
@@ -183,11 +183,11 @@ class FolderRecord:
 
     async def save(self, *, durable: bool = True) -> None:
         """Write the record, merged with what other processes wrote meanwhile, atomically and
-        (by default) durably; then delete what older versions left in the folder."""
+        (by default) durably; then tidy the folder (``_files.tidy_folder``)."""
         if not (self._mine or self._my_manifests):
             return
         async with folder_lock(self.folder, "record"):
             await self.refresh()
             document = render_record(self.files, self.manifests)
             await write_private_file(self.folder, RECORD_NAME, document, durable=durable)
-        await remove_old_layout(self.folder)
+        await tidy_folder(self.folder)

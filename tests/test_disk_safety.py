@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,27 @@ async def test_old_layout_leftovers_are_removed_and_never_followed(
     assert victim.read_bytes() == b"precious"
     assert sorted(os.listdir(out)) == [".gaama", "m.bin"]
     assert sha256_file(out / "m.bin") == digests["m.bin"]
+
+
+@pytest.mark.anyio
+async def test_what_a_killed_run_left_a_day_ago_is_removed_and_a_young_leftover_kept(
+    client: GaAMA, tmp_path: Path
+) -> None:
+    await _publish(client, tmp_path, {"m.bin": 1000})
+    out = tmp_path / "out"
+    private = out / ".gaama"
+    private.mkdir(parents=True, mode=0o700)
+    (private / "f-x.bin.1234abcd.tmp").write_bytes(b"old half file")
+    (private / "x-0123456789ab").mkdir()
+    (private / "x-0123456789ab" / "0").write_bytes(b"old scratch")
+    (private / "f-y.bin.5678abcd.tmp").write_bytes(b"another run's, still going")
+    two_days_ago = time.time() - 2 * 86400
+    for old in ("f-x.bin.1234abcd.tmp", "x-0123456789ab"):
+        os.utime(private / old, (two_days_ago, two_days_ago))
+
+    await client.download("v1", out)
+
+    assert _private(out) == ["f-y.bin.5678abcd.tmp", "record.json"]
 
 
 # -- locks, folders ---------------------------------------------------------------------------
