@@ -1,21 +1,22 @@
 """Safe extraction of zip archives from a release: members are untrusted.
 
 A hostile or broken archive may name files outside the target folder (``../x``, ``/etc/x``,
-``C:\\x``, backslash paths), carry symlinks, or be a decompression bomb. Members are checked
-before anything is written, bytes are counted while they are written (headers can lie), and
-each file appears at its final name only once complete.
+``C:\\x``, backslash paths), carry symlinks, be a decompression bomb, understate a member's
+size, or aim at gaama's private folder or a file the download just verified; the destination
+may already hold a link that a member's path would cross. Everything is checked, and every
+member decompressed in full, before the first member reaches its final path.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import stat
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
+from ._files import PRIVATE_FOLDER, Staging, fsync_fd_of
 from .errors import DownloadError
 
 COPY_CHUNK = 1024 * 1024
@@ -68,43 +69,112 @@ def check_members(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
         raise UnsafeArchiveError(f"archive would expand to {total:,} bytes, over the limit")
 
 
-def extract_zip(archive: Path, folder: Path, limits: ArchiveLimits) -> list[Path]:
-    """Extract ``archive`` into ``folder``; blocking, so run it in a worker thread."""
+def check_placement(
+    infos: list[zipfile.ZipInfo], protected: Collection[str]
+) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    """Each member with its path parts; refuse one that would land in gaama's private
+    folder or on a ``protected`` name (the files the download just verified); pure."""
+    guarded = {name.casefold() for name in protected}
+    placed = []
+    for info in infos:
+        relative = member_path(info)
+        parts = relative.parts if relative else PurePosixPath(info.filename).parts
+        if parts and parts[0].casefold() == PRIVATE_FOLDER:
+            raise UnsafeArchiveError(f"archive member {info.filename!r} is in gaama's folder")
+        if relative is not None and relative.as_posix().casefold() in guarded:
+            raise UnsafeArchiveError(
+                f"archive member {info.filename!r} would overwrite a file just downloaded"
+            )
+        placed.append((info, parts))
+    return placed
+
+
+def extract_zip(
+    archive: Path,
+    folder: Path,
+    limits: ArchiveLimits,
+    *,
+    protected: Collection[str] = (),
+    durable: bool = True,
+) -> list[Path]:
+    """Extract ``archive`` into ``folder``; blocking, so run it with ``_files.in_pool``.
+
+    Three passes, so a refusal leaves the folder as it was: check every member's name and
+    declared size; decompress every member into a scratch folder inside the private folder,
+    counting real bytes (headers can lie) and checking CRCs; check that no member's way
+    crosses a link or a file already in ``folder``. Only then are members moved into place,
+    each folder on the way opened with ``O_NOFOLLOW`` (a link planted meanwhile is refused,
+    never followed) and a link at a member's own path replaced, never written through.
+    The archive itself is always among the ``protected`` names.
+    """
     try:
         with zipfile.ZipFile(archive) as zipped:
             infos = zipped.infolist()
             check_members(infos, limits)
-            written = 0
-            extracted = []
-            for info in infos:
-                relative = member_path(info)
-                target = folder.joinpath(*relative.parts) if relative else None
-                if target is None:
-                    continue
-                written += _extract_member(zipped, info, target, limits.max_total_size - written)
-                extracted.append(target)
-            return extracted
+            placed = check_placement(infos, [*protected, archive.name])
+            staging = Staging(folder)
+            try:
+                staged = _stage_all(zipped, placed, staging, limits)
+                _check_routes(placed, staging)
+                _place_all(placed, staged, staging, durable)
+            finally:
+                staging.remove()
     except zipfile.BadZipFile as exc:
         raise DownloadError(f"'{archive.name}' is not a valid zip archive: {exc}.") from exc
+    return [folder.joinpath(*parts) for info, parts in placed if not info.is_dir()]
 
 
-def _extract_member(
-    zipped: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int
+def _check_routes(placed: list[tuple[zipfile.ZipInfo, tuple[str, ...]]], staging: Staging) -> None:
+    for info, parts in placed:
+        problem = staging.check_route(parts, is_dir=info.is_dir())
+        if problem is not None:
+            raise UnsafeArchiveError(f"archive member {info.filename!r} crosses {problem}: refused")
+
+
+def _place_all(
+    placed: list[tuple[zipfile.ZipInfo, tuple[str, ...]]],
+    staged: list[str | None],
+    staging: Staging,
+    durable: bool,
+) -> None:
+    for (info, parts), name in zip(placed, staged, strict=True):
+        try:
+            staging.place(name, parts, durable=durable)
+        except DownloadError as exc:  # a link planted since the check: refused, not followed
+            raise UnsafeArchiveError(f"archive member {info.filename!r}: {exc}") from exc
+
+
+def _stage_all(
+    zipped: zipfile.ZipFile,
+    placed: list[tuple[zipfile.ZipInfo, tuple[str, ...]]],
+    staging: Staging,
+    limits: ArchiveLimits,
+) -> list[str | None]:
+    """Decompress every file member into ``staging``; the scratch names (None for folders)."""
+    budget = limits.max_total_size
+    names: list[str | None] = []
+    for index, (info, _) in enumerate(placed):
+        if info.is_dir():
+            names.append(None)
+            continue
+        name = f"{index}"
+        with staging.create(name) as sink:
+            budget -= _copy_member(zipped, info, sink, budget)
+        names.append(name)
+    return names
+
+
+def _copy_member(
+    zipped: zipfile.ZipFile, info: zipfile.ZipInfo, sink: IO[bytes], budget: int
 ) -> int:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{secrets.token_hex(4)}.gaama-partial")
     written = 0
-    try:
-        with zipped.open(info) as source, open(staging, "wb") as sink:
-            while chunk := source.read(COPY_CHUNK):
-                written += len(chunk)
-                if written > info.file_size or written > budget:
-                    raise UnsafeArchiveError(
-                        f"archive member {info.filename!r} expands past its declared size"
-                    )
-                sink.write(chunk)
-        os.replace(staging, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            staging.unlink()
+    with zipped.open(info) as source:
+        while chunk := source.read(COPY_CHUNK):
+            written += len(chunk)
+            if written > info.file_size or written > budget:
+                raise UnsafeArchiveError(
+                    f"archive member {info.filename!r} expands past its declared size"
+                )
+            sink.write(chunk)
+    fsync_fd_of(sink)
     return written

@@ -1,10 +1,15 @@
 """A content-addressed cache of downloaded files, shared across tags and repositories.
 
-A file whose sha256 is already cached is linked (or copied) into place instead of being
-downloaded. Entries are hard links to files downloaded earlier, so caching costs no extra
-disk while the downloaded copy exists; a sidecar notes each entry's size and mtime, so an
-entry whose linked copy was edited in place is dropped rather than trusted. The cache also
-remembers which files each release holds, so ``GAAMA_OFFLINE=1`` can serve from it alone.
+A file whose sha256 is already cached is placed from the cache instead of being downloaded.
+Placing never makes two paths share writable bytes: the file is a copy-on-write clone where
+the filesystem can (btrfs, XFS: no extra disk), else a copy. Only with ``link=True`` (or
+``GAAMA_CACHE_LINK=1``) are entries hard-linked, and then the entry and every placed name are
+made read-only (0o444), so an edit fails instead of changing every download folder at once.
+
+A sidecar notes each entry's size and mtime (an entry changed anyway is dropped, not trusted)
+and when it was last used; past ``max_bytes`` the least recently used entries are evicted after
+each add. The cache also remembers which files each release holds, so ``GAAMA_OFFLINE=1`` can
+serve from it alone. All disk work goes through ``_files``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,29 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
-import shutil
+import re
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ._files import in_pool
+from ._files import (
+    copy_file,
+    copy_into,
+    files_under,
+    make_folder,
+    read_bytes_if_any,
+    remove_files,
+    stat_or_none,
+    write_bytes_atomically,
+)
+from .errors import DownloadError
 
 OFF = ("off", "0", "false", "no", "none")
+ON = ("on", "1", "true", "yes")
+DEFAULT_MAX_BYTES = 50 * 1024**3
+SIDECAR = ".json"
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def default_cache_dir() -> Path | None:
@@ -38,6 +57,44 @@ def default_cache_dir() -> Path | None:
     return Path(platformdirs.user_cache_dir("gaama-async"))
 
 
+def parse_size(text: str) -> int:
+    """``20G``, ``512M``, ``1.5T``, ``20GiB``, ``20GB`` or plain bytes, as bytes (binary units)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if not found:
+        raise ValueError(f"not a size: {text!r} (try 20G or 500M)")
+    return int(float(found[1]) * _UNITS[found[2]])
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() in ON
+
+
+def cache_from_settings(
+    cache_dir: str | os.PathLike[str] | bool | None = None,
+    *,
+    link: bool | None = None,
+    max_bytes: int | None = None,
+) -> ContentCache | None:
+    """The cache a client should use: arguments win, then ``GAAMA_CACHE_DIR``,
+    ``GAAMA_CACHE_LINK`` and ``GAAMA_CACHE_MAX_SIZE``, then the defaults (copies, 50 GiB).
+
+    ``cache_dir=False`` (or ``""``) turns the cache off; None means the default folder.
+    """
+    if cache_dir is False or cache_dir == "":
+        return None
+    root = default_cache_dir() if cache_dir is None or cache_dir is True else Path(cache_dir)
+    if root is None:
+        return None
+    if link is None:
+        link = bool(_flag(os.environ.get("GAAMA_CACHE_LINK")))
+    if max_bytes is None:
+        configured = os.environ.get("GAAMA_CACHE_MAX_SIZE", "").strip()
+        max_bytes = parse_size(configured) if configured else DEFAULT_MAX_BYTES
+    return ContentCache(root, link=link, max_bytes=max_bytes)
+
+
 @dataclass(frozen=True, slots=True)
 class CachedFile:
     """One file of a release as the cache remembers it."""
@@ -47,82 +104,104 @@ class CachedFile:
     sha256: str
 
 
-def _link_or_copy(source: Path, final: Path, *, allow_copy: bool) -> bool:
-    staging = final.with_name(f".{final.name}.{secrets.token_hex(4)}.gaama-partial")
-    try:
+@dataclass(frozen=True, slots=True)
+class Note:
+    """An entry's sidecar: what the entry was when added, and when it was last used."""
+
+    size: int
+    mtime_ns: int
+    used_ns: int
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {"size": self.size, "mtime_ns": self.mtime_ns, "used_ns": self.used_ns}
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> Note | None:
         try:
-            os.link(source, staging)
-        except OSError:
-            if not allow_copy:
-                return False
-            shutil.copyfile(source, staging)
-        os.replace(staging, final)
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            staging.unlink()
+            data = json.loads(raw or b"")
+            return cls(int(data["size"]), int(data["mtime_ns"]), int(data.get("used_ns", 0)))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+    def vouches_for(self, found: os.stat_result | None, size: int) -> bool:
+        """Whether the entry (its ``lstat``) is still what was added, of the expected size."""
+        return (
+            found is not None
+            and stat.S_ISREG(found.st_mode)
+            and found.st_size == size == self.size
+            and found.st_mtime_ns == self.mtime_ns
+        )
 
 
-def _sidecar(entry: Path) -> Path:
-    return entry.with_name(entry.name + ".json")
+def evictions(entries: list[tuple[Path, int, int]], max_bytes: int) -> list[Path]:
+    """Which entries to drop, least recently used first, to fit ``max_bytes``; pure.
 
-
-def _usable(entry: Path, size: int) -> bool:
-    try:
-        stat = entry.stat()
-        noted = json.loads(_sidecar(entry).read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(
-        stat.st_size == size == noted.get("size") and stat.st_mtime_ns == noted.get("mtime_ns")
-    )
-
-
-def _place(entry: Path, size: int, final: Path) -> bool:
-    if not _usable(entry, size):
-        return False
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return _link_or_copy(entry, final, allow_copy=True)
-
-
-def _add(entry: Path, final: Path) -> None:
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    if not _link_or_copy(final, entry, allow_copy=False):
-        return  # another device: caching would double the disk used, so skip it
-    stat = entry.stat()
-    note = json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
-    staging = _sidecar(entry).with_suffix(f".{secrets.token_hex(4)}.tmp")
-    staging.write_text(note)
-    os.replace(staging, _sidecar(entry))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
-    staging.write_text(json.dumps(data))
-    os.replace(staging, path)
+    ``entries`` are ``(entry, size, used_ns)``.
+    """
+    total = sum(size for _, size, _ in entries)
+    dropped = []
+    for entry, size, _ in sorted(entries, key=lambda e: e[2]):
+        if total <= max_bytes:
+            break
+        dropped.append(entry)
+        total -= size
+    return dropped
 
 
 class ContentCache:
     """Files by sha256 under ``root/sha256/``; release contents under ``root/releases/``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, link: bool = False, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.root = root
+        self.link = link
+        self.max_bytes = max_bytes
 
     def entry(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256
 
+    @staticmethod
+    def _sidecar(entry: Path) -> Path:
+        return entry.with_name(entry.name + SIDECAR)
+
     async def place(self, sha256: str, size: int, final: Path) -> bool:
         """Put the cached file with this digest at ``final``; False when it is not cached."""
+        entry = self.entry(sha256)
         try:
-            return bool(await in_pool(_place, self.entry(sha256), size, final))
+            note = Note.from_bytes(await read_bytes_if_any(self._sidecar(entry)))
+            if note is None or not note.vouches_for(await stat_or_none(entry), size):
+                return False
+            await copy_file(entry, final, link=self.link)
+            used = Note(note.size, note.mtime_ns, time.time_ns())
+            await write_bytes_atomically(self._sidecar(entry), used.to_bytes(), durable=False)
         except OSError:
             return False
+        return True
 
     async def add(self, final: Path, sha256: str) -> None:
-        """Remember a verified file (a cache that cannot be written is not an error)."""
+        """Remember a verified file, then evict past ``max_bytes`` (a cache that cannot be
+        written is not an error)."""
+        entry = self.entry(sha256)
         with contextlib.suppress(OSError):
-            await in_pool(_add, self.entry(sha256), final)
+            await copy_into(final, entry, link=self.link)
+            found = await stat_or_none(entry)
+            if found is not None:
+                note = Note(found.st_size, found.st_mtime_ns, time.time_ns())
+                await write_bytes_atomically(self._sidecar(entry), note.to_bytes())
+            await self.evict()
+
+    async def evict(self) -> None:
+        """Drop least recently used entries until the cache fits ``max_bytes``."""
+        entries = []
+        for sidecar, _ in await files_under(self.root / "sha256", SIDECAR):
+            note = Note.from_bytes(await read_bytes_if_any(sidecar))
+            entry = sidecar.with_name(sidecar.name.removesuffix(SIDECAR))
+            entries.append((entry, note.size if note else 0, note.used_ns if note else 0))
+        dropped = evictions(entries, self.max_bytes)
+        await remove_files([p for e in dropped for p in (self._sidecar(e), e)])
 
     def _release_path(self, api_url: str, repo: str, tag: str | None) -> Path:
         key = hashlib.sha256(f"{api_url}|{repo}|{tag or '@latest'}".encode()).hexdigest()
@@ -132,16 +211,18 @@ class ContentCache:
         self, api_url: str, repo: str, tag: str | None, files: list[CachedFile]
     ) -> None:
         data = [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in files]
-        with contextlib.suppress(OSError):
-            await in_pool(_write_json, self._release_path(api_url, repo, tag), data)
+        path = self._release_path(api_url, repo, tag)
+        with contextlib.suppress(OSError, DownloadError):
+            await make_folder(path.parent)
+            await write_bytes_atomically(path, json.dumps(data).encode(), durable=False)
 
     async def release(self, api_url: str, repo: str, tag: str | None) -> list[CachedFile] | None:
         """What the release held at the last online download, or None if never seen."""
         try:
-            raw = await in_pool(self._release_path(api_url, repo, tag).read_text)
+            raw = await read_bytes_if_any(self._release_path(api_url, repo, tag))
             return [
                 CachedFile(str(f["name"]), int(f["size"]), str(f["sha256"]))
-                for f in json.loads(raw)
+                for f in json.loads(raw or b"")
             ]
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -1,74 +1,369 @@
-"""The only module that touches the disk: chunked reads and writes, hashing, atomic moves.
+"""The only module that touches the disk: reads, writes at offsets, atomic and durable moves,
+locks, copies and clones, and the one private folder gaama keeps in a destination.
 
-File I/O runs on the event loop's default executor, the pool aiofiles uses, so there is one
-thread pool for all of it. Hashing runs there too: hashlib releases the GIL on large buffers.
+**One pool.** Every blocking call runs through ``in_pool``, that is ``anyio.to_thread.run_sync``
+on anyio's default worker-thread limiter (one per event loop, 40 threads): the same threads
+``anyio.Path`` uses, so nothing else spins up a pool for file work. A worker call is not
+abandoned when its task is cancelled: the task waits for the system call in flight, so a
+cancelled open never leaks a descriptor and a cancelled rename is either done or not.
+Hashing runs there too: hashlib releases the GIL on large buffers.
+
+**One private folder.** Everything a download keeps in a destination besides the files
+themselves (partial files, resume states, the folder record, locks, extraction staging) lives
+in ``DEST/.gaama/``: created with mode 0o700, opened with ``O_DIRECTORY | O_NOFOLLOW`` and
+checked to be ours, and every entry in it is opened relative to that descriptor with
+``O_NOFOLLOW`` (new files also ``O_EXCL``). A link planted there, or at the folder itself, is
+refused, never followed. Files reach their final path by ``rename``, which replaces a link at
+that path instead of writing through it. Presence checks use ``lstat``: a planted link at a
+final path is never taken for a downloaded file.
+
+**Durable.** Commits ``fsync`` the file before the rename and the folder after it (``durable``
+keyword, on by default): once a commit returns, the final path holds the complete bytes even
+after a power cut, which is what lets the folder record trust size, mtime, inode and ctime.
+
+**Old layout.** Versions before the private folder left ``.gaama-downloads.json``, a
+``.gaama-locks/`` folder and ``.NAME.gaama-partial[.json]`` files beside the finals. They are
+never read or opened any more (a link planted there is inert); ``tidy_folder`` deletes them
+(``unlink`` removes a link itself, never its target) when a folder record is saved, together
+with temporary files a killed run left in the private folder more than a day ago.
+
+POSIX only (``O_NOFOLLOW``, ``dir_fd``, ``flock``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+import shutil
+import stat
+import sys
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any, TypeVar
 
-import aiofiles
 import anyio
-import filelock
+import anyio.to_thread
 
+from .errors import DownloadError
+
+T = TypeVar("T")
 CHUNK_SIZE = 1024 * 1024
+PRIVATE_FOLDER = ".gaama"
+# The layout before the private folder; only ever deleted, never opened.
 PARTIAL_SUFFIX = ".gaama-partial"
 LOCKS_FOLDER = ".gaama-locks"
+OLD_RECORD = ".gaama-downloads.json"
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = os.O_NOFOLLOW
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+STALE_AFTER = 24 * 3600.0  # seconds before a killed run's temporary file is deleted
 
 
 class UnsafeNameError(ValueError):
     """A name from the server that would not land as a plain file inside the target folder."""
 
 
-def safe_filename(name: str) -> str:
-    """Return ``name`` if it is a plain file name, else raise ``UnsafeNameError``.
+class UnsafeFolderError(DownloadError):
+    """The private ``.gaama`` folder is a link, a file, or not ours: we refuse to write there."""
 
-    Asset names and manifest entries are untrusted: a hostile mirror could send ``../x``,
-    an absolute path, a backslash path (Windows), a NUL, or a control character.
+
+class DiskFullError(DownloadError):
+    """The destination ran out of space (or quota) while writing."""
+
+
+# -- names (pure) ---------------------------------------------------------------------------
+
+_WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
+)
+_WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
+
+
+def windows_problem(name: str) -> str | None:
+    """Why Windows could not hold ``name`` as a plain file, or None.
+
+    Device names (``CON``, ``nul.txt``: the part before the first dot counts), a trailing dot
+    or space (Windows strips it, so two names would collide), and ``<>:"|?*`` (``a:b`` names
+    an alternate data stream).
     """
-    bad = (
-        not name
-        or name in (".", "..")
-        or any(sep in name for sep in ("/", "\\", "\x00"))
-        or any(ord(c) < 32 or ord(c) == 127 for c in name)
-        or (len(name) >= 2 and name[1] == ":")
-    )
-    if bad:
-        raise UnsafeNameError(f"refusing unsafe file name {name!r}")
+    if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        return "is a reserved device name on Windows"
+    if name.endswith((".", " ")):
+        return "ends with a dot or a space, which Windows strips"
+    if any(c in _WINDOWS_FORBIDDEN for c in name):
+        return 'holds one of <>:"|?*, which Windows forbids'
+    return None
+
+
+def name_problem(name: str, *, windows: bool) -> str | None:
+    """Why ``name`` is not a plain file name in a folder, or None; pure."""
+    if not name or name in (".", ".."):
+        return "is not a file name"
+    if any(sep in name for sep in ("/", "\\", "\x00")):
+        return "holds a path separator or NUL"
+    if any(unicodedata.category(c) == "Cs" for c in name):
+        return "is not valid Unicode (a lone surrogate, or bytes that are not UTF-8)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    if name.casefold() == PRIVATE_FOLDER:
+        return "is the name of gaama's private folder"
+    return windows_problem(name) if windows else None
+
+
+def safe_filename(name: str, *, platform: str = sys.platform) -> str:
+    """Return ``name`` if it is a plain file name here, else raise ``UnsafeNameError``.
+
+    Asset names and manifest entries are untrusted: a hostile mirror could send ``../x``, an
+    absolute path, a backslash path, a NUL, a control character, or (JSON allows it) a lone
+    surrogate such as ``\\udcff``. A local name decoded by ``os.fsdecode`` from bytes that are
+    not UTF-8 carries such surrogates too, and is refused for the same reason: it cannot be
+    sent to GitHub. Windows' reserved names are refused only on Windows.
+    """
+    problem = name_problem(name, windows=platform.startswith("win"))
+    if problem is not None:
+        raise UnsafeNameError(f"refusing unsafe file name {name!r}: it {problem}")
     return name
 
 
-async def _in_pool(func: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+def _key(name: str) -> str:
+    """The private folder's name for things about file ``name``: ``f-`` keeps them apart from
+    gaama's own entries; a very long name is hashed so the suffixes still fit NAME_MAX."""
+    if len(os.fsencode(name)) <= 200:
+        return f"f-{name}"
+    return "f-~" + hashlib.sha256(os.fsencode(name)).hexdigest()
+
+
+# -- the pool -------------------------------------------------------------------------------
+
+
+async def in_pool(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking file work on the one file I/O pool (see the module docstring)."""
+    return await anyio.to_thread.run_sync(func, *args)
+
+
+# -- blocking primitives --------------------------------------------------------------------
+
+
+def _no_space(folder: Path) -> DiskFullError:
+    try:
+        usage = os.statvfs(folder)
+        free = f"{usage.f_bavail * usage.f_frsize:,} bytes free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(
+        f"Not enough free space in '{folder}' ({free}): free some space and run the download again."
+    )
+
+
+@contextlib.contextmanager
+def _space_checked(folder: Path) -> Iterator[None]:
+    """Turn a full disk into one clear ``DiskFullError`` that names the free space."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise _no_space(folder) from exc
+        raise
+
+
+def open_private(folder: Path) -> int:
+    """A descriptor of ``folder/.gaama``, created 0o700 if missing; blocking.
+
+    Opened with ``O_NOFOLLOW | O_DIRECTORY`` and checked with ``fstat`` (no race between check
+    and use): a link, a file, or a folder of another user or writable by others is refused.
+    """
+    private = folder / PRIVATE_FOLDER
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(private, 0o700)
+    try:
+        fd = os.open(private, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _unsafe_private(private, "is a link or a file") from exc
+        raise
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        os.close(fd)
+        raise _unsafe_private(private, "belongs to another user or is writable by others")
+    return fd
+
+
+def _unsafe_private(private: Path, why: str) -> UnsafeFolderError:
+    return UnsafeFolderError(
+        f"'{private}' {why}: gaama keeps its private files there and will not write through "
+        "it; remove it and run the download again."
+    )
+
+
+@contextlib.contextmanager
+def _folder_fd(folder: Path, *, private: bool) -> Iterator[int]:
+    fd = open_private(folder) if private else os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _unlink_quietly(name: str | Path, dir_fd: int | None = None) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _move_into_place(fd: int, private: int, staged: str, final: Path, *, durable: bool) -> None:
+    """fsync ``fd``, close it, rename ``staged`` (in the private folder) to ``final``, fsync
+    the folder. ``rename`` replaces a link at ``final``; it never writes through it."""
+    try:
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    with _folder_fd(final.parent, private=False) as parent:
+        os.replace(staged, final.name, src_dir_fd=private, dst_dir_fd=parent)
+        if durable:
+            os.fsync(parent)
+
+
+def _create_staged(private: int, key: str, mode: int = 0o644) -> tuple[int, str]:
+    staged = f"{key}.{secrets.token_hex(4)}.tmp"
+    return os.open(staged, _NEW_FILE, mode, dir_fd=private), staged
+
+
+def _write_new_file(final: Path, data: bytes, durable: bool) -> Path:
+    with _space_checked(final.parent), _folder_fd(final.parent, private=True) as private:
+        fd, staged = _create_staged(private, _key(final.name))
+        try:
+            try:
+                _write_all(fd, data)
+            except BaseException:
+                os.close(fd)
+                raise
+            _move_into_place(fd, private, staged, final, durable=durable)
+        except BaseException:
+            _unlink_quietly(staged, private)
+            raise
+    return final
+
+
+def _write_atomically(path: Path, data: bytes, durable: bool) -> None:
+    """Replace ``path`` (a file in a folder gaama owns: the cache)."""
+    with _folder_fd(path.parent, private=False) as folder:
+        _write_in(folder, path.name, data, durable)
+
+
+def _write_in(dir_fd: int, name: str, data: bytes, durable: bool) -> None:
+    """Replace ``name`` in the folder ``dir_fd`` atomically (fsync file, rename, fsync folder)."""
+    fd, staged = _create_staged(dir_fd, f".{name}")
+    try:
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(staged, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if durable:
+            os.fsync(dir_fd)
+    except BaseException:
+        _unlink_quietly(staged, dir_fd)
+        raise
+
+
+def _write_private(folder: Path, name: str, data: bytes, durable: bool) -> None:
+    with _space_checked(folder), _folder_fd(folder, private=True) as private:
+        _write_in(private, name, data, durable)
+
+
+def _read_private(folder: Path, name: str) -> bytes | None:
+    with _folder_fd(folder, private=True) as private:
+        try:
+            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=private)
+        except FileNotFoundError:
+            return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+async def write_private_file(folder: Path, name: str, data: bytes, *, durable: bool = True) -> None:
+    """Replace gaama's own file ``name`` in ``folder``'s private folder, atomically and (by
+    default) durably."""
+    await in_pool(_write_private, folder, name, data, durable)
+
+
+async def read_private_file(folder: Path, name: str) -> bytes | None:
+    """Gaama's own file ``name`` in ``folder``'s private folder, None when missing."""
+    return await in_pool(_read_private, folder, name)
+
+
+def _fsync_folder(folder: Path) -> None:
+    with _folder_fd(folder, private=False) as fd:
+        os.fsync(fd)
+
+
+def _read_nofollow(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _lstat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise DownloadError(
+            f"Cannot create the folder '{path}': '{blocker}' is a file, not a folder."
+        ) from exc
+
+
+# -- reading --------------------------------------------------------------------------------
 
 
 class ReadHandle:
     """A file being read in chunks; each chunk is read and hashed in one trip to the pool."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
 
     async def seek(self, offset: int) -> None:
-        await _in_pool(self._raw.seek, offset)
+        await in_pool(self._raw.seek, offset)
 
     async def read(self, size: int, hasher: Any = None) -> bytes:
-        return bytes(await _in_pool(_read_and_feed, self._raw, size, hasher))
+        return bytes(await in_pool(_read_and_feed, self._raw, size, hasher))
 
     async def close(self) -> None:
-        await _in_pool(self._raw.close)
+        await in_pool(self._raw.close)
 
 
-def _read_and_feed(raw: Any, size: int, hasher: Any) -> bytes:
-    data: bytes = raw.read(size)
+def _read_and_feed(raw: IO[bytes], size: int, hasher: Any) -> bytes:
+    data = raw.read(size)
     if hasher is not None:
         hasher.update(data)
     return data
@@ -76,9 +371,12 @@ def _read_and_feed(raw: Any, size: int, hasher: Any) -> bytes:
 
 async def open_for_reading(path: Path) -> ReadHandle:
     """An open file to read with ``read_from``; the caller closes it."""
-    with anyio.CancelScope(shield=True):  # a cancelled open must not leak the handle
-        raw = await _in_pool(open, path, "rb", 0)
+    raw: IO[bytes] = await in_pool(_open_binary, path)
     return ReadHandle(raw)
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    return open(path, "rb", 0)  # closed by ReadHandle.close
 
 
 async def read_from(
@@ -105,60 +403,138 @@ async def sha256_of(path: Path, *, offset: int = 0, length: int | None = None) -
     return hasher.hexdigest()
 
 
-class PartialFile:
-    """A download in progress: a hidden temporary file beside its final path.
+async def file_size(path: Path) -> int:
+    return (await in_pool(os.stat, path)).st_size
 
-    The final path only ever receives a complete, verified file (``commit`` is an atomic
-    rename); anything else is removed by ``discard``.
-    """
+
+async def read_bytes_if_any(path: Path) -> bytes | None:
+    """A small file's bytes, or None when it does not exist; a link there is refused."""
+    return await in_pool(_read_nofollow, path)
+
+
+# -- presence (never through a link) --------------------------------------------------------
+
+
+def _lstat_all(paths: list[Path]) -> list[os.stat_result | None]:
+    return [_lstat_or_none(path) for path in paths]
+
+
+async def stat_many(paths: list[Path]) -> list[os.stat_result | None]:
+    """``lstat`` many files in one trip to the pool (None for a missing one); a link is
+    reported as a link, so it is never taken for a present file."""
+    return await in_pool(_lstat_all, paths)
+
+
+async def stat_or_none(path: Path) -> os.stat_result | None:
+    """``lstat`` of ``path``, None when missing."""
+    return await in_pool(_lstat_or_none, path)
+
+
+async def exists(path: Path, *, follow_links: bool = False) -> bool:
+    """Whether something is at ``path`` (a dangling link counts unless ``follow_links``)."""
+    found = await in_pool(_stat_or_none if follow_links else _lstat_or_none, path)
+    return found is not None
+
+
+async def is_file(path: Path, *, follow_links: bool = False) -> bool:
+    """Whether ``path`` is a regular file (through links only with ``follow_links``)."""
+    found = await in_pool(_stat_or_none if follow_links else _lstat_or_none, path)
+    return found is not None and stat.S_ISREG(found.st_mode)
+
+
+async def is_dir(path: Path, *, follow_links: bool = False) -> bool:
+    """Whether ``path`` is a folder (through links only with ``follow_links``)."""
+    found = await in_pool(_stat_or_none if follow_links else _lstat_or_none, path)
+    return found is not None and stat.S_ISDIR(found.st_mode)
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+async def make_folder(path: Path) -> None:
+    """``mkdir -p``; a clear ``DownloadError`` when ``path`` or a parent is a file."""
+    await in_pool(_make_folder, path)
+
+
+# -- writing finals -------------------------------------------------------------------------
+
+
+class PartialFile:
+    """A download in progress: a file in the private folder, moved to its final path only
+    when complete (``commit`` is an atomic rename); anything else is removed by ``discard``."""
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        token = secrets.token_hex(4)
-        self.path = final.with_name(f".{final.name}.{token}{PARTIAL_SUFFIX}")
         self.hasher = hashlib.sha256()
         self.size = 0
-        self._handle: Any = None
+        self._fd = -1
+        self._staged = ""
+
+    @property
+    def path(self) -> Path:
+        return self.final.parent / PRIVATE_FOLDER / self._staged
 
     async def open(self) -> None:
-        with anyio.CancelScope(shield=True):  # a cancelled open must not leak the handle
-            self._handle = await aiofiles.open(self.path, "wb")
+        self._fd, self._staged = await in_pool(self._create)
+
+    def _create(self) -> tuple[int, str]:
+        with _folder_fd(self.final.parent, private=True) as private:
+            return _create_staged(private, _key(self.final.name))
 
     async def write(self, data: bytes) -> None:
         """Append ``data`` and hash it."""
-        await self._handle.write(data)
-        await _in_pool(self.hasher.update, data)
+        await in_pool(self._write, data)
         self.size += len(data)
 
-    async def close(self) -> None:
-        if self._handle is not None:
-            await self._handle.close()
-            self._handle = None
+    def _write(self, data: bytes) -> None:
+        with _space_checked(self.final.parent):
+            _write_all(self._fd, data)
+        self.hasher.update(data)
 
-    async def commit(self) -> Path:
-        """Move the finished file into place atomically."""
-        await self.close()
-        await _in_pool(os.replace, self.path, self.final)
+    async def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            await in_pool(os.close, fd)
+
+    async def commit(self, *, durable: bool = True) -> Path:
+        """Move the finished file into place atomically (durably unless told otherwise)."""
+        fd, self._fd = self._fd, -1
+        await in_pool(self._commit, fd, durable)
         return self.final
+
+    def _commit(self, fd: int, durable: bool) -> None:
+        with _space_checked(self.final.parent), _folder_fd(self.final.parent, private=True) as p:
+            _move_into_place(fd, p, self._staged, self.final, durable=durable)
 
     async def discard(self) -> None:
         """Remove the temporary file (even while being cancelled); never the final path."""
         with anyio.CancelScope(shield=True):
             await self.close()
-            with contextlib.suppress(FileNotFoundError):
-                await _in_pool(os.unlink, self.path)
+            if self._staged:
+                await in_pool(self._remove)
+
+    def _remove(self) -> None:
+        with _folder_fd(self.final.parent, private=True) as private:
+            _unlink_quietly(self._staged, private)
 
 
-async def write_empty(final: Path) -> Path:
+async def write_empty(final: Path, *, durable: bool = True) -> Path:
     """Create an empty file atomically (GitHub cannot store empty assets)."""
-    partial = PartialFile(final)
-    await partial.open()
-    return await partial.commit()
+    return await write_file_atomically(final, b"", durable=durable)
 
 
-async def file_size(path: Path) -> int:
-    stat = await _in_pool(os.stat, path)
-    return int(stat.st_size)
+async def write_file_atomically(final: Path, data: bytes, *, durable: bool = True) -> Path:
+    """Write a small file in the private folder and move it into place, in one pool call."""
+    return await in_pool(_write_new_file, final, data, durable)
+
+
+async def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace a file inside a folder gaama owns (the private folder, the cache)."""
+    await in_pool(_write_atomically, path, data, durable)
 
 
 def _preallocate(fd: int, size: int) -> None:
@@ -190,133 +566,444 @@ def _pread_into(fd: int, offset: int, length: int, feed: Callable[[bytes], None]
     return len(data)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_bytes(data)
-    os.replace(staging, path)
-
-
 class ResumableFile:
-    """A large download in progress: a preallocated hidden file written at offsets, and a
-    small state record beside it so the next run continues where this one stopped."""
+    """A large download in progress: a preallocated file in the private folder written at
+    offsets, and a small state record beside it so the next run continues where this stopped.
+
+    The state is saved without ``fsync``: after a power cut it may claim bytes that never
+    reached the disk, but the hasher reads the written prefix back from the file, so such a
+    loss shows as a sha256 mismatch and a fresh start, never as a verified file.
+    """
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        self.path = final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
-        self.state_path = final.with_name(f".{final.name}{PARTIAL_SUFFIX}.json")
+        self._name = f"{_key(final.name)}.partial"
+        self._state = f"{self._name}.json"
+        self.path = final.parent / PRIVATE_FOLDER / self._name
+        self.state_path = final.parent / PRIVATE_FOLDER / self._state
         self._fd = -1
 
     async def read_state(self) -> bytes | None:
-        """The saved state record, if a partial file of the same size is still there."""
-        try:
-            return bytes(await _in_pool(self.state_path.read_bytes))
-        except FileNotFoundError:
-            return None
+        """The saved state record, if any."""
+        return await read_private_file(self.final.parent, self._state)
 
     async def save_state(self, data: bytes) -> None:
-        await _in_pool(_write_atomically, self.state_path, data)
+        await write_private_file(self.final.parent, self._state, data, durable=False)
 
     async def open(self, size: int, *, fresh: bool) -> None:
         """Open the partial file, creating and preallocating it when ``fresh`` or missing."""
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        with anyio.CancelScope(shield=True):  # a cancelled open must not leak the descriptor
-            self._fd = await _in_pool(os.open, self.path, flags, 0o644)
-        current = (await _in_pool(os.fstat, self._fd)).st_size
-        if fresh or current != size:
-            await _in_pool(_preallocate, self._fd, size)
+        try:
+            self._fd = await in_pool(self._open, size, fresh)
+        except DiskFullError:
+            await self.discard()
+            raise
+
+    def _open(self, size: int, fresh: bool) -> int:
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+        with _folder_fd(self.final.parent, private=True) as private:
+            fd = os.open(self._name, flags, 0o644, dir_fd=private)
+        try:
+            with _space_checked(self.final.parent):
+                if fresh or os.fstat(fd).st_size != size:
+                    _preallocate(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     async def write_at(self, chunks: list[bytes], offset: int) -> None:
         """Write ``chunks`` consecutively from ``offset``."""
-        await _in_pool(_pwrite_all, self._fd, chunks, offset)
+        await in_pool(_pwrite_all, self._fd, chunks, offset)
 
     async def feed_range(self, offset: int, length: int, feed: Callable[[bytes], None]) -> int:
         """Read ``length`` bytes at ``offset`` and pass them to ``feed`` (in the pool)."""
-        return int(await _in_pool(_pread_into, self._fd, offset, length, feed))
+        return await in_pool(_pread_into, self._fd, offset, length, feed)
 
     async def close(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
-            with anyio.CancelScope(shield=True):
-                await _in_pool(os.close, fd)
+            await in_pool(os.close, fd)
 
-    async def commit(self) -> Path:
-        """Move the verified file into place and forget the state record."""
-        await self.close()
-        await _in_pool(os.replace, self.path, self.final)
-        with contextlib.suppress(FileNotFoundError):
-            await _in_pool(os.unlink, self.state_path)
+    async def commit(self, *, durable: bool = True) -> Path:
+        """Move the verified file into place (durably unless told otherwise) and forget the
+        state record."""
+        if self._fd < 0:  # closed by the caller already: reopen to fsync it
+            self._fd = await in_pool(self._reopen)
+        fd, self._fd = self._fd, -1
+        await in_pool(self._commit, fd, durable)
         return self.final
+
+    def _reopen(self) -> int:
+        with _folder_fd(self.final.parent, private=True) as private:
+            return os.open(self._name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=private)
+
+    def _commit(self, fd: int, durable: bool) -> None:
+        with _folder_fd(self.final.parent, private=True) as private:
+            _move_into_place(fd, private, self._name, self.final, durable=durable)
+            _unlink_quietly(self._state, private)
+        for old in (
+            f".{self.final.name}{PARTIAL_SUFFIX}",
+            f".{self.final.name}{PARTIAL_SUFFIX}.json",
+        ):
+            _unlink_quietly(self.final.parent / old)  # the old layout's leftovers
 
     async def discard(self) -> None:
         """Remove the partial file and its record (a changed or corrupt asset)."""
-        await self.close()
         with anyio.CancelScope(shield=True):
-            for path in (self.path, self.state_path):
-                with contextlib.suppress(FileNotFoundError):
-                    await _in_pool(os.unlink, path)
+            await self.close()
+            await in_pool(self._remove)
+
+    def _remove(self) -> None:
+        with _folder_fd(self.final.parent, private=True) as private:
+            for name in (self._name, self._state):
+                _unlink_quietly(name, private)
 
 
-async def read_bytes_if_any(path: Path) -> bytes | None:
-    """A small file's bytes, or None when it does not exist."""
-    try:
-        return bytes(await _in_pool(path.read_bytes))
-    except FileNotFoundError:
-        return None
+# -- locks ----------------------------------------------------------------------------------
 
 
-async def write_bytes_atomically(path: Path, data: bytes) -> None:
-    await _in_pool(_write_atomically, path, data)
+class FileLock:
+    """An exclusive ``flock`` on a file in the private folder, held across processes.
 
+    The lock file is removed on release, so none pile up. That is safe because a taker checks,
+    once it holds the lock, that the path still names the inode it locked (it may have been
+    unlinked by the holder before): if not, it tries again.
+    """
 
-def _stat_all(paths: list[Path]) -> list[os.stat_result | None]:
-    found: list[os.stat_result | None] = []
-    for path in paths:
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder = folder
+        self.name = name
+        self._fd = -1
+
+    async def __aenter__(self) -> FileLock:
+        delay = 0.002
+        while (fd := await in_pool(self._try)) < 0:
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        self._fd = fd
+        return self
+
+    def _try(self) -> int:
+        with _folder_fd(self.folder, private=True) as private:
+            fd = os.open(self.name, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600,
+                         dir_fd=private)  # fmt: skip
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                now = os.stat(self.name, dir_fd=private, follow_symlinks=False)
+                if now.st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except (BlockingIOError, FileNotFoundError):
+                pass
+            os.close(fd)
+            return -1
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        fd, self._fd = self._fd, -1
+        with anyio.CancelScope(shield=True):
+            await in_pool(self._release, fd)
+
+    def _release(self, fd: int) -> None:
         try:
-            found.append(os.stat(path))
-        except FileNotFoundError:
-            found.append(None)
+            with _folder_fd(self.folder, private=True) as private:
+                _unlink_quietly(self.name, private)
+        finally:
+            os.close(fd)
+
+
+def file_lock(final: Path) -> FileLock:
+    """A lock for ``final`` so that processes downloading into one folder fetch each file
+    once and never write the same partial file at the same time. Nothing is created until
+    the lock is taken, and nothing stays behind after it is released."""
+    return FileLock(final.parent, f"{_key(final.name)}.lock")
+
+
+def folder_lock(folder: Path, what: str) -> FileLock:
+    """A lock for gaama's own entry ``what`` in ``folder``'s private folder (no ``f-``)."""
+    return FileLock(folder, f"{what}.lock")
+
+
+# -- copies, clones and links ---------------------------------------------------------------
+
+
+def _clone_or_copy(source: int, target: int) -> None:
+    """Copy-on-write clone where the filesystem can (btrfs, XFS), else an in-kernel copy,
+    else a plain one: never a shared inode."""
+    try:
+        fcntl.ioctl(target, _FICLONE, source)
+        return
+    except OSError:
+        pass
+    size = os.fstat(source).st_size
+    try:
+        if not hasattr(os, "copy_file_range"):  # Linux only
+            raise OSError(errno.ENOSYS, "no copy_file_range")
+        copied = 0
+        while copied < size:
+            count = os.copy_file_range(source, target, size - copied, copied, copied)
+            if count == 0:
+                break
+            copied += count
+        if copied == size:
+            return
+    except OSError:
+        pass
+    os.lseek(source, 0, os.SEEK_SET)
+    os.lseek(target, 0, os.SEEK_SET)
+    os.ftruncate(target, 0)
+    with open(source, "rb", closefd=False) as src, open(target, "wb", closefd=False) as dst:
+        shutil.copyfileobj(src, dst, CHUNK_SIZE)
+
+
+def _open_source(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def _copy_file(source: Path, final: Path, link: bool, durable: bool) -> None:
+    """``source`` to ``final`` through the private folder: a clone or copy, or with ``link`` a
+    hard link made read-only (an edit then fails instead of changing every linked copy)."""
+    with _space_checked(final.parent), _folder_fd(final.parent, private=True) as private:
+        staged = _link_staged(source, private, _key(final.name)) if link else None
+        if staged is not None:
+            fd = os.open(staged, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=private)
+        else:
+            link = False
+            fd, staged = _create_staged(private, _key(final.name))
+        try:
+            if not link:
+                _copy_from(source, fd)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(staged, private)
+            raise
+        try:
+            _move_into_place(fd, private, staged, final, durable=durable)  # closes fd
+        except BaseException:
+            _unlink_quietly(staged, private)
+            raise
+
+
+def _copy_from(source: Path, target: int) -> None:
+    src = _open_source(source)
+    try:
+        _clone_or_copy(src, target)
+    finally:
+        os.close(src)
+
+
+def _link_staged(source: Path, private: int, key: str) -> str | None:
+    """Hard-link ``source`` (made read-only) into the private folder; None when the two are
+    on different filesystems (then a copy it is)."""
+    os.chmod(source, 0o444, follow_symlinks=False)
+    staged = f"{key}.{secrets.token_hex(4)}.tmp"
+    try:
+        os.link(source, staged, dst_dir_fd=private, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return None
+        raise
+    return staged
+
+
+def _copy_to(source: Path, entry: Path, link: bool, durable: bool) -> None:
+    """``source`` into a folder gaama owns (the cache) at ``entry``, atomically."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        if link:
+            os.chmod(source, 0o444, follow_symlinks=False)
+            os.link(source, staging, follow_symlinks=False)
+        else:
+            fd = os.open(staging, _NEW_FILE, 0o444)
+            try:
+                _copy_from(source, fd)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(staging, entry)
+        if durable:
+            _fsync_folder(entry.parent)
+    finally:
+        _unlink_quietly(staging)
+
+
+async def copy_file(source: Path, final: Path, *, link: bool = False, durable: bool = True) -> None:
+    """Place a copy of ``source`` (a clone where the filesystem allows) at ``final``; with
+    ``link``, a hard link, and both names become read-only."""
+    await in_pool(_copy_file, source, final, link, durable)
+
+
+async def copy_into(source: Path, entry: Path, *, link: bool = False, durable: bool = True) -> None:
+    """Copy ``source`` to ``entry`` in a folder gaama owns (the cache); see ``copy_file``."""
+    await in_pool(_copy_to, source, entry, link, durable)
+
+
+def _files_under(root: Path, suffix: str) -> list[tuple[Path, os.stat_result]]:
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(suffix):
+                path = Path(folder, name)
+                if (info := _lstat_or_none(path)) is not None:
+                    found.append((path, info))
     return found
 
 
-async def stat_many(paths: list[Path]) -> list[os.stat_result | None]:
-    """Stat many files in one trip to the thread pool (None for a missing one)."""
-    return list(await _in_pool(_stat_all, paths))
+async def files_under(root: Path, suffix: str) -> list[tuple[Path, os.stat_result]]:
+    """Every file below ``root`` whose name ends with ``suffix``, with its ``lstat``."""
+    return await in_pool(_files_under, root, suffix)
 
 
-async def stat_or_none(path: Path) -> os.stat_result | None:
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        _unlink_quietly(path)
+
+
+async def remove_files(paths: list[Path]) -> None:
+    """Unlink ``paths`` (a missing one is fine; a link is removed, never its target)."""
+    await in_pool(_remove_all, paths)
+
+
+# -- the old layout -------------------------------------------------------------------------
+
+
+def _remove_old_layout(folder: Path) -> None:
+    _unlink_quietly(folder / OLD_RECORD)
+    with contextlib.suppress(OSError):  # missing, a link, or not only ours: left alone
+        fd = os.open(folder / LOCKS_FOLDER, _DIR_FLAGS)
+        try:
+            for name in os.listdir(fd):
+                if name.endswith(".lock"):
+                    _unlink_quietly(name, fd)
+        finally:
+            os.close(fd)
+        os.rmdir(folder / LOCKS_FOLDER)  # fails, harmlessly, if anything else is in there
+
+
+def _remove_stale(folder: Path, now: float) -> None:
+    """Delete temporary files and scratch folders that a killed run left in the private
+    folder, once they are a day old (a younger one may belong to a run still going)."""
+    with _folder_fd(folder, private=True) as private:
+        for name in os.listdir(private):
+            if not (name.endswith(".tmp") or name.startswith("x-")):
+                continue
+            found = os.stat(name, dir_fd=private, follow_symlinks=False)
+            if now - found.st_mtime < STALE_AFTER:
+                continue
+            if stat.S_ISDIR(found.st_mode):
+                _remove_scratch(private, name)
+            else:
+                _unlink_quietly(name, private)
+
+
+def _remove_scratch(private: int, name: str) -> None:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=private)
     try:
-        return await _in_pool(os.stat, path)  # type: ignore[no-any-return]
-    except FileNotFoundError:
+        for entry in os.listdir(fd):
+            _unlink_quietly(entry, fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=private)
+
+
+def _tidy(folder: Path) -> None:
+    _remove_old_layout(folder)
+    _remove_stale(folder, time.time())
+
+
+async def tidy_folder(folder: Path) -> None:
+    """Delete what versions before the private folder left in ``folder`` (see the module
+    docstring; their partial files go as each file is committed), and what killed runs left
+    in the private folder more than a day ago."""
+    await in_pool(_tidy, folder)
+
+
+# -- archives -------------------------------------------------------------------------------
+
+
+class Staging:
+    """A scratch folder inside a destination's private folder (blocking; for extraction):
+    files are written here in full, then moved to their final paths without following any
+    link already in the destination."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with _folder_fd(folder, private=True) as private:
+            self.name = f"x-{secrets.token_hex(6)}"
+            os.mkdir(self.name, 0o700, dir_fd=private)
+            self._fd = os.open(self.name, _DIR_FLAGS, dir_fd=private)
+
+    @contextlib.contextmanager
+    def create(self, name: str) -> Iterator[IO[bytes]]:
+        """A new file in the scratch folder, open for writing; a full disk is DiskFullError."""
+        with _space_checked(self.folder):
+            fd = os.open(name, _NEW_FILE, 0o644, dir_fd=self._fd)
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+
+    def check_route(self, parts: tuple[str, ...], *, is_dir: bool) -> str | None:
+        """Why a member at ``parts`` cannot be placed safely (a link or a file on its way, a
+        folder where the file goes), or None; looks, creates nothing."""
+        path = self.folder
+        for index, part in enumerate(parts):
+            path = path / part
+            found = _lstat_or_none(path)
+            last = index == len(parts) - 1
+            if found is None:
+                return None
+            if stat.S_ISLNK(found.st_mode) and not (last and not is_dir):
+                return f"'{path}', which is a link"
+            if not last and not stat.S_ISDIR(found.st_mode):
+                return f"'{path}', which is not a folder"
+            if last and stat.S_ISDIR(found.st_mode) != is_dir:
+                return f"'{path}', which is {'not ' if is_dir else ''}a folder"
         return None
 
+    def place(self, staged: str | None, parts: tuple[str, ...], *, durable: bool) -> None:
+        """Move ``staged`` to ``parts`` below the folder (or just make the folder when
+        ``staged`` is None), opening every folder on the way with ``O_NOFOLLOW``."""
+        fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            route = parts if staged is None else parts[:-1]
+            for part in route:
+                child = _descend(fd, part)
+                os.close(fd)
+                fd = child
+            if staged is not None:
+                os.replace(staged, parts[-1], src_dir_fd=self._fd, dst_dir_fd=fd)
+                if durable:
+                    os.fsync(fd)
+        finally:
+            os.close(fd)
 
-def file_lock(final: Path) -> filelock.AsyncFileLock:
-    """A lock beside ``final`` so that processes downloading into one folder fetch each
-    file once and never write the same partial file at the same time."""
-    locks = final.parent / LOCKS_FOLDER
-    locks.mkdir(exist_ok=True)
-    return filelock.AsyncFileLock(locks / f"{final.name}.lock")
+    def remove(self) -> None:
+        """Delete the scratch folder and whatever is left in it."""
+        for name in os.listdir(self._fd):
+            _unlink_quietly(name, self._fd)
+        os.close(self._fd)
+        with _folder_fd(self.folder, private=True) as private:
+            os.rmdir(self.name, dir_fd=private)
 
 
-def _write_new_file(final: Path, data: bytes) -> Path:
-    staging = final.with_name(f".{final.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+def _descend(parent: int, part: str) -> int:
+    """Open (making it if missing) folder ``part`` of ``parent``, never through a link."""
     try:
-        staging.write_bytes(data)
-        os.replace(staging, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            staging.unlink()
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(part, 0o755, dir_fd=parent)
+        return os.open(part, _DIR_FLAGS, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise DownloadError(f"'{part}' in the destination is a link or a file.") from exc
         raise
-    return final
 
 
-async def write_file_atomically(final: Path, data: bytes) -> Path:
-    """Write a small file under a temporary name and move it into place, in one pool call."""
-    with anyio.CancelScope(shield=True):  # never leave the temporary file behind
-        written = await _in_pool(_write_new_file, final, data)
-    return Path(written)
-
-
-async def in_pool(func: Callable[..., Any], *args: Any) -> Any:
-    """Run blocking file work (e.g. archive extraction) on the one file I/O pool."""
-    return await _in_pool(func, *args)
+def fsync_fd_of(handle: IO[bytes]) -> None:
+    """Flush and fsync an open file (blocking)."""
+    handle.flush()
+    os.fsync(handle.fileno())

@@ -36,6 +36,6 @@ def sha256_file(path: Path) -> str:
 
 
 def listing(folder: Path) -> list[str]:
-    """The names in ``folder``, without the download record gaama keeps there."""
-    hidden = (".gaama-downloads.json", ".gaama-locks")
+    """The names in ``folder``, without the private folder gaama keeps there."""
+    hidden = (".gaama",)  # the private folder gaama keeps in a destination
     return sorted(p.name for p in folder.iterdir() if p.name not in hidden)

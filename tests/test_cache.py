@@ -1,14 +1,23 @@
-"""The content-addressed cache: shared across tags and repositories, and offline mode."""
+"""The content-addressed cache: shared across tags and repositories without sharing writable
+bytes, bounded in size, and offline mode."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 from helpers import FAST_RETRY, TOKEN, sha256_file, write_random
 
 from gaama_async import DownloadError, DownloadSpec, GaAMA
+from gaama_async._cache import (
+    DEFAULT_MAX_BYTES,
+    ContentCache,
+    cache_from_settings,
+    evictions,
+    parse_size,
+)
 from gaama_async.server import ReleaseServer
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +30,7 @@ def _client(server: ReleaseServer, repo: str, cache: Path, **options: object) ->
     )  # fmt: skip
 
 
-async def test_a_cached_file_is_linked_not_downloaded_across_repositories(
+async def test_a_cached_file_is_copied_not_downloaded_across_repositories(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
@@ -37,10 +46,47 @@ async def test_a_cached_file_is_linked_not_downloaded_across_repositories(
 
     assert sha256_file(second) == digest
     assert server.counters.requests["storage"] == 1  # only b's manifest
-    assert first.stat().st_ino == second.stat().st_ino  # linked, no extra disk
+    entry = ContentCache(cache).entry(digest)
+    inodes = {p.stat().st_ino for p in (first, second, entry)}
+    assert len(inodes) == 3 and second.stat().st_nlink == 1  # copies (or clones), never links
 
 
-async def test_an_entry_edited_in_place_is_not_trusted(
+async def test_an_edit_in_one_folder_changes_no_other_folder_nor_the_cache(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    (tmp_path / "config.json").write_bytes(b'{"layers": 12}')
+    async with _client(server, "acme/a", cache) as client:
+        await client.publish("v1", [tmp_path / "config.json"])
+        [first] = await client.download("v1", tmp_path / "one")
+        [second] = await client.download("v1", tmp_path / "two")
+        for edited in (first, second):  # echo x > one/config.json; and two/, from the cache
+            edited.write_bytes(b"x\n")
+        server.counters.reset()
+
+        [third] = await client.download("v1", tmp_path / "three")
+
+    assert third.read_bytes() == b'{"layers": 12}'
+    assert server.counters.requests["storage"] == 1  # the manifest; the file from the cache
+
+
+async def test_linked_mode_shares_bytes_read_only(server: ReleaseServer, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    weights = tmp_path / "weights.bin"
+    digest = write_random(weights, 1 << 20)
+    async with _client(server, "acme/a", cache) as client:
+        client.cache = cache_from_settings(cache, link=True)
+        await client.publish("v1", [weights])
+        [first] = await client.download("v1", tmp_path / "one")
+        [second] = await client.download("v1", tmp_path / "two")
+
+    entry = ContentCache(cache).entry(digest)
+    assert first.stat().st_ino == second.stat().st_ino == entry.stat().st_ino
+    # Read-only, so an edit fails rather than spreading (root ignores modes: we check them).
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (first, second, entry)} == {0o444}
+
+
+async def test_an_entry_changed_in_the_cache_is_not_trusted(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
@@ -48,16 +94,63 @@ async def test_an_entry_edited_in_place_is_not_trusted(
     digest = write_random(weights, 1 << 20)
     async with _client(server, "acme/a", cache) as client:
         await client.publish("v1", [weights])
-        [first] = await client.download("v1", tmp_path / "one")
-        with open(first, "r+b") as handle:  # the linked copy is edited in place
+        await client.download("v1", tmp_path / "one")
+        entry = ContentCache(cache).entry(digest)
+        os.chmod(entry, 0o644)
+        with open(entry, "r+b") as handle:
             handle.write(b"tampered")
-        os.utime(first, ns=(1, 1))
         server.counters.reset()
 
         [second] = await client.download("v1", tmp_path / "two")
 
     assert sha256_file(second) == digest
     assert server.counters.requests["storage"] == 2  # manifest and the file again
+
+
+async def test_the_least_recently_used_entries_are_evicted_past_the_size_limit(
+    tmp_path: Path,
+) -> None:
+    cache = ContentCache(tmp_path / "cache", max_bytes=2500)
+    files = {}
+    for name in ("a", "b", "c"):
+        files[name] = tmp_path / name
+        files[name].write_bytes(name.encode() * 1000)
+    digests = {n: sha256_file(p) for n, p in files.items()}
+    await cache.add(files["a"], digests["a"])
+    await cache.add(files["b"], digests["b"])
+    assert await cache.place(digests["a"], 1000, tmp_path / "a-again")  # a is used: b is older
+
+    await cache.add(files["c"], digests["c"])
+
+    kept = {n for n, d in digests.items() if cache.entry(d).exists()}
+    assert kept == {"a", "c"}
+    assert not await cache.place(digests["b"], 1000, tmp_path / "b-again")
+
+
+def test_eviction_order_is_by_last_use() -> None:
+    entries = [(Path("old"), 10, 1), (Path("new"), 10, 3), (Path("mid"), 10, 2)]
+    assert evictions(entries, 30) == []
+    assert evictions(entries, 15) == [Path("old"), Path("mid")]
+    assert evictions(entries, 0) == [Path("old"), Path("mid"), Path("new")]
+
+
+def test_sizes_and_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert [parse_size(t) for t in ("20G", "512m", "1.5T", "20GiB", "7 GB", "123")] == [
+        20 << 30, 512 << 20, int(1.5 * (1 << 40)), 20 << 30, 7 << 30, 123,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
+    monkeypatch.setenv("GAAMA_CACHE_MAX_SIZE", "1G")
+    monkeypatch.setenv("GAAMA_CACHE_LINK", "1")
+    cache = cache_from_settings(tmp_path)
+    assert cache is not None and (cache.max_bytes, cache.link) == (1 << 30, True)
+    cache = cache_from_settings(tmp_path, link=False, max_bytes=5)
+    assert cache is not None and (cache.max_bytes, cache.link) == (5, False)
+    assert cache_from_settings(False) is None
+    monkeypatch.delenv("GAAMA_CACHE_MAX_SIZE")
+    monkeypatch.delenv("GAAMA_CACHE_LINK")
+    default = cache_from_settings(tmp_path)
+    assert default is not None and (default.max_bytes, default.link) == (DEFAULT_MAX_BYTES, False)
 
 
 async def test_offline_downloads_come_from_the_cache_alone(

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 
 def _partials(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.name.endswith(".gaama-partial")]
+    return [p for p in folder.rglob("*") if p.name.endswith((".gaama-partial", ".partial", ".tmp"))]
 
 
 async def test_wrong_token_raises_authentication_error_without_the_token(

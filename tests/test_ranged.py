@@ -13,6 +13,7 @@ import pytest
 from helpers import FAST_RETRY, REPO, TOKEN, listing, sha256_file, write_random
 
 from gaama_async import GaAMA, ProgressEvent
+from gaama_async._files import ResumableFile
 from gaama_async._ranges import (
     Segment,
     parse_content_range,
@@ -162,7 +163,7 @@ async def test_an_interrupted_download_resumes_without_refetching(
     out = tmp_path / "out"
     await _interrupt_at(ranged, out, 0.5, size)
     assert not (out / "weights.bin").exists()
-    assert (out / ".weights.bin.gaama-partial.json").exists()
+    assert ResumableFile(out / "weights.bin").state_path.exists()
     server.config.bandwidth = None
     server.counters.reset()
 
@@ -200,7 +201,7 @@ async def test_sigkill_at_random_points_then_finish_gives_identical_bytes(
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GAAMA_API_URL": server.api_url}
     command = [sys.executable, "-m", "gaama_async", "download", REPO, "--dir", str(out), "-q"]
     rng = random.Random(int(os.environ.get("GAAMA_KILL_SEED", "7")))
-    partial = out / ".weights.bin.gaama-partial"
+    partial = ResumableFile(out / "weights.bin").path
     resumed_from = []
     for _ in range(5):
         process = await anyio.open_process(command, env=env)

@@ -66,10 +66,29 @@ async def test_files_present_without_a_record_are_verified_by_hash(
     await _publish(client, tmp_path)
     out = tmp_path / "out"
     await client.download("v1", out)
-    (out / ".gaama-downloads.json").unlink()
+    (out / ".gaama" / "record.json").unlink()
     server.counters.reset()
 
     await client.download("v1", out)
 
     assert server.counters.requests["storage"] == 1  # the manifest; files verified by hash
-    assert (out / ".gaama-downloads.json").exists()
+    assert (out / ".gaama" / "record.json").exists()
+
+
+async def test_a_file_replaced_with_the_same_size_and_mtime_is_hashed_not_trusted(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    digests = await _publish(client, tmp_path)
+    out = tmp_path / "out"
+    await client.download("v1", out)
+    original = (out / "f1.bin").stat()
+    impostor = out / "impostor"
+    impostor.write_bytes(bytes(original.st_size))  # same size, other bytes
+    os.utime(impostor, ns=(original.st_atime_ns, original.st_mtime_ns))  # and same mtime
+    os.replace(impostor, out / "f1.bin")  # as a restore, an editor or another tool would
+    server.counters.reset()
+
+    await client.download("v1", out)
+
+    assert server.counters.requests["storage"] == 1  # f1.bin, found wrong by its sha256
+    assert {p: sha256_file(out / p) for p in digests} == digests
