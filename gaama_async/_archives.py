@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ._files import PRIVATE_FOLDER, Staging, fsync_fd_of
+from ._filenames import PRIVATE_FOLDER
+from ._files import Staging, fsync_fd_of
 from .errors import DownloadError
 
 COPY_CHUNK = 1024 * 1024

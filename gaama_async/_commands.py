@@ -9,7 +9,8 @@ from typing import Any
 
 from ._cli_errors import UsageError
 from ._console import ConsoleProgress, human_bytes
-from ._publisher import is_leftover, local_files
+from ._names import is_leftover
+from ._publisher import local_files
 from ._retry import RetryPolicy
 from .client import GaAMA
 from .errors import NotFoundError

@@ -9,6 +9,7 @@ of one file (``download``), the folder record (``_record``) and the cache (``_ca
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
 from ._concurrency import run_all
 from ._context import Context
-from ._files import file_lock, in_pool, safe_filename, stat_many, write_empty
+from ._filenames import safe_filename
+from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_of, get_release
@@ -53,7 +55,7 @@ async def download_release(
     """Download the release ``request`` names; return every file now in place, sorted."""
     release = await get_release(ctx, request.tag)
     assets = await assets_of(ctx, release)
-    await anyio.Path(request.destination).mkdir(parents=True, exist_ok=True)
+    await make_folder(request.destination)
     record = FolderRecord(request.destination)
     await record.load()
     manifest = await read_manifest(ctx.http, assets, record)
@@ -71,7 +73,7 @@ async def download_release(
             "the other files were downloaded."
         )
     if request.extract_zips:
-        paths += await _extract_archives(paths, request)
+        paths += await _extract_archives(paths, request, protected=[p.name for p in paths])
     return sorted(set(paths))
 
 
@@ -129,9 +131,10 @@ class _FolderDownload:
             part_size=ctx.limits.part_size,
             progress=ctx.progress,
         )
-        await self.record.note(target.path, target.sha256, target.pieces)
         if self.cache is not None and target.sha256 is not None:
+            # Before the note: in link mode adding makes the file read-only (a new ctime).
             await self.cache.add(target.path, target.sha256)
+        await self.record.note(target.path, target.sha256, target.pieces)
         if target.size >= LARGE_FILE:
             await self.record.save()
 
@@ -142,7 +145,7 @@ class _FolderDownload:
 
     async def _fetched_meanwhile(self, target: DownloadTarget) -> bool:
         """Whether another process finished ``target`` while we waited for its lock."""
-        if not await anyio.Path(target.path).exists():
+        if not await exists(target.path):
             return False
         await self.record.refresh()
         return await self.record.is_present(target.path, target.size, target.sha256, target.pieces)
@@ -161,12 +164,19 @@ async def _remember_release(
     await cache.remember_release(ctx.repo.api_url, ctx.repo.full_name, tag, files)
 
 
-async def _extract_archives(paths: list[Path], request: DownloadRequest) -> list[Path]:
+async def _extract_archives(
+    paths: list[Path], request: DownloadRequest, *, protected: list[str]
+) -> list[Path]:
+    """Unpack the ``.zip`` files among ``paths``; a member never replaces a file just
+    verified (``protected``) or gaama's private folder."""
     extracted: list[Path] = []
     for archive in [p for p in paths if p.suffix.lower() == ".zip"]:
         extracted += await in_pool(
-            extract_zip, archive, request.destination, request.archive_limits
-        )
+            functools.partial(
+                extract_zip, archive, request.destination, request.archive_limits,
+                protected=protected,
+            )
+        )  # fmt: skip
     return extracted
 
 
@@ -182,7 +192,7 @@ async def download_offline(
             f"Offline (GAAMA_OFFLINE=1) and the cache has never seen {what}: "
             "download it once online with the cache on."
         )
-    await anyio.Path(request.destination).mkdir(parents=True, exist_ok=True)
+    await make_folder(request.destination)
     paths, missing = [], []
     for file in selected_files(known, request.include, request.exclude):
         final = request.destination / safe_filename(file.name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .models import Asset
+
 # Letters that NFKD does not decompose into an ASCII base letter.
 _TRANSLITERATIONS = {
     "ð": "d", "Ð": "D", "æ": "ae", "Æ": "AE", "ŋ": "ng", "Ŋ": "NG", "ø": "o", "Ø": "O",
@@ -57,3 +59,12 @@ def name_problem(name: str) -> str | None:
 def printable_name(name: str) -> str:
     """``name`` for a message: undecodable bytes shown as ``\\xff`` escapes."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+#: The suffix of the temporary copy a replace uploads before it swaps names.
+REPLACING_SUFFIX = ".gaama-replacing"
+
+
+def is_leftover(asset: Asset) -> bool:
+    """A temporary copy from a replace that did not finish (the run died before renaming)."""
+    return asset.name.endswith(REPLACING_SUFFIX)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from ._files import UnsafeNameError, safe_filename
-from ._publisher import is_leftover
+from ._filenames import UnsafeNameError, safe_filename
+from ._names import is_leftover
 from .manifest import MANIFEST_NAME, Manifest
 from .models import Asset, DownloadTarget
 

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from ._concurrency import run_all
 from ._context import Context
-from ._files import file_size, sha256_of
-from ._names import name_problem, normalize_asset_name, printable_name
+from ._files import file_size, is_dir, is_file, sha256_of
+from ._names import (
+    REPLACING_SUFFIX,
+    is_leftover,
+    name_problem,
+    normalize_asset_name,
+    printable_name,
+)
 from .errors import AssetConflictError, PublishError
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry, ManifestPart
 from .models import Asset, Release
@@ -23,7 +27,6 @@ from .upload import UploadSource, upload_asset
 
 log = logging.getLogger("gaama_async")
 
-REPLACING_SUFFIX = ".gaama-replacing"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -60,8 +63,10 @@ async def local_files(files: Iterable[str | os.PathLike[str]]) -> list[LocalFile
     seen: dict[str, str] = {}
     for item in files:
         path = Path(item)
-        if not await anyio.Path(path).is_file():
-            problem = "is a directory" if await anyio.Path(path).is_dir() else "does not exist"
+        if not await is_file(path, follow_links=True):
+            problem = (
+                "is a directory" if await is_dir(path, follow_links=True) else "does not exist"
+            )
             raise PublishError(f"Cannot publish '{printable_name(str(path))}': it {problem}.")
         if refusal := name_problem(path.name):
             shown = printable_name(path.name)
@@ -156,11 +161,6 @@ class Publisher:
     async def delete(self, assets: Iterable[Asset]) -> None:
         for asset in assets:
             await self.http.json("DELETE", asset.url, what=f"asset '{asset.name}'")
-
-
-def is_leftover(asset: Asset) -> bool:
-    """A temporary copy from a replace that did not finish (the run died before renaming)."""
-    return asset.name.endswith(REPLACING_SUFFIX)
 
 
 @dataclass(slots=True)

@@ -35,8 +35,9 @@ from ._drafts import (
     this_mark,
     with_mark,
 )
+from ._names import is_leftover
 from ._plan import patterns_of
-from ._publisher import LocalFile, Publisher, is_leftover, local_files, plan_additions
+from ._publisher import LocalFile, Publisher, local_files, plan_additions
 from ._ratelimit import ServerClock
 from ._releases import assets_of, get_release, release_by_id
 from ._removal import plan_removal

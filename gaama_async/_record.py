@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ._filenames import PRIVATE_FOLDER
 from ._files import (
-    PRIVATE_FOLDER,
     folder_lock,
     read_private_file,
     sha256_of,

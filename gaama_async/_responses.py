@@ -47,6 +47,8 @@ def mapped_transport_errors(what: str) -> Iterator[None]:
             f"TLS certificate check failed for {what} ({exc.certificate_error}); "
             "set SSL_CERT_FILE to the CA bundle that signed it."
         ) from exc
+    except aiohttp.TooManyRedirects as exc:
+        raise TransientError(f"redirected too many times during {what}") from exc
     except ssl.SSLError as exc:
         raise TransientError(f"TLS error during {what}: {exc}") from exc
     except TRANSPORT_ERRORS as exc:

@@ -23,7 +23,7 @@ from yarl import URL
 
 from . import _publishing
 from ._archives import ArchiveLimits
-from ._cache import ContentCache, default_cache_dir
+from ._cache import cache_from_settings
 from ._concurrency import run_all
 from ._config import (
     DEFAULT_API_URL,
@@ -97,11 +97,6 @@ def _token(token: str | None, username: str | None, password: str | None) -> str
     if token is None and not (username and password):
         return os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None
     return token
-
-
-def _cache(cache_dir: str | os.PathLike[str] | Literal[False] | None) -> ContentCache | None:
-    root = default_cache_dir() if cache_dir is None else cache_dir or None
-    return ContentCache(Path(root)) if root else None
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -192,7 +187,7 @@ class GaAMA:
             retry or RetryPolicy(),
             progress,
         )
-        self.cache = _cache(cache_dir)
+        self.cache = cache_from_settings(cache_dir)
         self.offline = offline_from_env(offline)
         self.archive_limits = ArchiveLimits()
 

@@ -8,6 +8,8 @@ Every error the library raises on purpose is a ``GaamaError``::
      ├── RateLimitError        primary or secondary rate limit, past the wait we accept
      ├── AssetConflictError    an asset of that name exists with other content
      ├── IntegrityError        bytes whose size or sha256 do not match what was promised
+     ├── LocalFileError        the local disk refused: full, not writable, or a folder that is
+     │                         not safe to write in (a planted link)
      ├── TransferError         a transient fault (5xx, dropped connection, timeout) that
      │                         outlasted every retry
      ├── PublishError          a publish that could not complete (kept from gaama 0.7.2)
@@ -57,6 +59,13 @@ class AssetConflictError(GaamaError):
 
 class IntegrityError(GaamaError):
     """Bytes read or stored do not match the expected size or sha256."""
+
+
+class LocalFileError(GaamaError):
+    """The local disk refused the work: no space left, or a folder not safe to write in.
+
+    Nothing on GitHub is wrong; free space or fix the folder, then run the call again.
+    """
 
 
 class TransferError(GaamaError):

@@ -137,8 +137,8 @@ async def test_full_disk(server: ReleaseServer, published: str, tmp_path: Path) 
 
     assert run.code == 8
     assert run.error_line == (
-        f"gaama: error: no space left on the device holding {target}; "
-        "free some space or pass another --dir"
+        f"gaama: error: Not enough free space in '{target}' (0 bytes free): "
+        "free some space and run the download again."
     )
     assert os.listdir(target) == []  # the disk was the process's own, gone with it
 

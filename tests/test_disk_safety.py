@@ -19,16 +19,8 @@ import pytest
 from helpers import FAST_RETRY, REPO, TOKEN, listing, sha256_file, write_random
 
 from gaama_async import DownloadError, GaAMA
-from gaama_async._files import (
-    DiskFullError,
-    UnsafeFolderError,
-    UnsafeNameError,
-    file_lock,
-    make_folder,
-    name_problem,
-    safe_filename,
-    windows_problem,
-)
+from gaama_async._filenames import UnsafeNameError, name_problem, safe_filename, windows_problem
+from gaama_async._files import DiskFullError, UnsafeFolderError, file_lock, make_folder
 from gaama_async.manifest import MANIFEST_NAME
 from gaama_async.server import ReleaseServer
 

@@ -8,7 +8,7 @@ import pytest
 
 import gaama_async
 from gaama_async._config import RepoRef
-from gaama_async._files import UnsafeNameError, safe_filename
+from gaama_async._filenames import UnsafeNameError, safe_filename
 from gaama_async._names import normalize_asset_name
 from gaama_async._plan import selected
 from gaama_async._ratelimit import classify_rate_limit
