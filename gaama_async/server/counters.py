@@ -26,6 +26,9 @@ class Counters:
 
     ``connections_open``/``connections_peak`` count requests in flight (all origins), which is
     the parallelism a client really achieves; aiohttp does not expose raw socket events.
+    ``faults_injected`` counts injected faults by action, ``fault_hits`` by action and the
+    name of the asset the request was about (None for requests about no asset), so a test
+    can check that a fault hit what it was aimed at and not, say, the manifest.
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -36,6 +39,7 @@ class Counters:
     connections_peak: int = 0
     storage_requests_with_authorization: int = 0
     faults_injected: Counter[str] = field(default_factory=Counter)
+    fault_hits: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     log: list[RequestRecord] = field(default_factory=list)
 
     def opened(self) -> None:
@@ -55,6 +59,15 @@ class Counters:
         self.statuses[status] += 1
         self.log.append(RequestRecord(time.time(), route, method, path, status, had_authorization))
 
+    def fault_hit(self, action: str, asset: str | None) -> None:
+        """Count one injected fault on a request about ``asset`` (None: about no asset)."""
+        self.faults_injected[action] += 1
+        self.fault_hits[(action, asset)] += 1
+
+    def hits(self, action: str, asset: str | None) -> int:
+        """How many ``action`` faults hit requests about ``asset`` (None: about no asset)."""
+        return self.fault_hits[(action, asset)]
+
     def reset(self) -> None:
         """Zero everything except the requests still in flight."""
         open_now = self.connections_open
@@ -65,9 +78,12 @@ class Counters:
         self.connections_peak = open_now
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-able copy (status keys become strings)."""
+        """A JSON-able copy (status keys become strings, fault hits ``"action:asset"``)."""
         data = asdict(self)
         data["requests"] = dict(self.requests)
         data["statuses"] = {str(k): v for k, v in self.statuses.items()}
         data["faults_injected"] = dict(self.faults_injected)
+        data["fault_hits"] = {
+            f"{action}:{asset or ''}": count for (action, asset), count in self.fault_hits.items()
+        }
         return data

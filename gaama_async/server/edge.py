@@ -12,8 +12,9 @@ from aiohttp import web
 
 from .faults import STORAGE_ACTIONS, WEB_ACTIONS
 from .gateway import Handler
-from .service import FAULT, ROUTE_NAMES, services
+from .service import ROUTE_NAMES, services
 from .storage import xml_error
+from .targets import take_fault
 
 
 class EdgePipeline:
@@ -48,10 +49,8 @@ class EdgePipeline:
         svc = services(request)
         if svc.config.latency > 0:
             await asyncio.sleep(svc.config.latency)
-        fault = svc.faults.take(route, self.actions)
+        fault = take_fault(request, svc, route, self.actions)
         if fault is not None:
-            svc.counters.faults_injected[fault.action] += 1
-            request[FAULT] = fault
             if fault.action == "slow":
                 await asyncio.sleep(fault.delay)
             if fault.action == "status":

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
 
@@ -33,8 +33,10 @@ UPLOAD_ACTIONS: frozenset[str] = GENERIC_ACTIONS | {"cut", "starter"}
 class Fault:
     """One fault: ``action`` on requests whose route name matches the fnmatch ``route``.
 
-    ``times`` is how many requests it hits (None: forever); ``probability`` makes it random,
-    drawn from the FaultSet's seeded generator.
+    ``asset`` narrows it to requests about an asset whose name matches that fnmatch pattern;
+    a request about no asset, or about another one, is never hit. ``times`` is how many
+    requests it hits (None: forever); ``probability`` makes it random, drawn from the
+    FaultSet's seeded generator. ``hits`` counts the requests it has hit so far.
     """
 
     action: FaultAction
@@ -45,6 +47,25 @@ class Fault:
     after_bytes: int = 0
     delay: float = 0.0
     probability: float = 1.0
+    asset: str | None = None
+    hits: int = field(default=0, compare=False)
+
+    def aims_at(self, route: str, asset: Callable[[], str | None]) -> bool:
+        """Whether this fault's route and asset patterns match the request.
+
+        ``asset`` is only called when the fault names an asset: finding the asset a request
+        is about costs a store lookup that unscoped faults never need.
+        """
+        if not fnmatchcase(route, self.route):
+            return False
+        if self.asset is None:
+            return True
+        name = asset()
+        return name is not None and fnmatchcase(name, self.asset)
+
+
+def _no_asset() -> str | None:
+    return None
 
 
 class FaultSet:
@@ -70,14 +91,24 @@ class FaultSet:
     def __len__(self) -> int:
         return len(self._faults)
 
-    def take(self, route: str, applicable: Iterable[str]) -> Fault | None:
-        """Return and consume one use of the first fault that hits this request."""
+    def take(
+        self,
+        route: str,
+        applicable: Iterable[str],
+        *,
+        asset: Callable[[], str | None] = _no_asset,
+    ) -> Fault | None:
+        """Return and consume one use of the first fault that hits this request.
+
+        ``asset`` tells (lazily) the name of the asset the request is about, None if none.
+        """
         allowed = frozenset(applicable)
         for fault in list(self._faults):
-            if fault.action not in allowed or not fnmatchcase(route, fault.route):
+            if fault.action not in allowed or not fault.aims_at(route, asset):
                 continue
             if fault.probability < 1.0 and self._random.random() >= fault.probability:
                 continue
+            fault.hits += 1
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
@@ -86,7 +117,8 @@ class FaultSet:
         return None
 
 
-_FAULT_FIELDS = {
+_FAULT_FIELDS: dict[str, Callable[[str], object]] = {
+    "asset": str,
     "status": int,
     "times": int,
     "retry_after": float,
@@ -110,6 +142,7 @@ def parse_fault(spec: str) -> Fault:
         key, sep, value = option.partition("=")
         if not sep or key not in _FAULT_FIELDS:
             raise ValueError(f"bad fault option {option!r}; keys: {', '.join(_FAULT_FIELDS)}")
-        parsed = None if value in ("forever", "none") else _FAULT_FIELDS[key](value)
+        no_value = key != "asset" and value in ("forever", "none")
+        parsed = None if no_value else _FAULT_FIELDS[key](value)
         setattr(fault, key, parsed)
     return fault

@@ -37,6 +37,7 @@ from .service import (
     services,
 )
 from .store import utc_now
+from .targets import take_fault
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Origin = Literal["api", "uploads"]
@@ -153,12 +154,9 @@ class Pipeline:
         config = svc.config
         if config.latency > 0:
             await asyncio.sleep(config.latency)
-        fault = svc.faults.take(route, _applicable(route, svc))
-        if fault is not None:
-            svc.counters.faults_injected[fault.action] += 1
-            request[FAULT] = fault
-            if fault.action == "slow":
-                await asyncio.sleep(fault.delay)
+        fault = take_fault(request, svc, route, _applicable(route, svc))
+        if fault is not None and fault.action == "slow":
+            await asyncio.sleep(fault.delay)
         caller = Caller(None, None, False, request.remote or "127.0.0.1")
         budget: Budget | None = None
         try:

@@ -293,6 +293,10 @@ class Store:
             return None
         return asset
 
+    def asset_by_id(self, asset_id: int) -> Asset | None:
+        """Asset ``asset_id`` in any repository (ids are unique across the store)."""
+        return self._assets.get(asset_id)
+
     def asset_by_blob(self, blob: str) -> Asset | None:
         """The asset whose bytes are stored as ``blob``."""
         return next((a for a in self._assets.values() if a.blob == blob), None)

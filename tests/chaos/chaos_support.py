@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gaama_async.server import Fault, ReleaseServer
 from gaama_async.server.storage import STORAGE_PREFIX
@@ -116,8 +117,8 @@ class RequestTap:
             self._starts[asyncio.current_task()] = time.time()
             opened()
 
-        def tapped_take(route: str, applicable: object) -> Fault | None:
-            fault = take(route, applicable)  # type: ignore[arg-type]
+        def tapped_take(route: str, applicable: object, **scope: Any) -> Fault | None:
+            fault = take(route, applicable, **scope)  # type: ignore[arg-type]
             if fault is not None:
                 drawn = (fault.action, fault.status, fault.retry_after)
                 self._faults[asyncio.current_task()] = drawn
