@@ -14,10 +14,14 @@ anyio, so mark the tests ``@pytest.mark.anyio``)::
     async def test_service_downloads_its_model(gaama_client, gaama_server, tmp_path):
         (tmp_path / "model.bin").write_bytes(b"weights")
         await gaama_client.publish("v1", [tmp_path / "model.bin"])
-        gaama_server.faults.add(Fault("status", route="api.download_asset", status=502))
+        gaama_server.faults.add(Fault("cut", route="storage", asset="model.bin", after_bytes=3))
         paths = await my_service.load_model(gaama_client, tmp_path / "models")  # your code
         assert paths[0].read_bytes() == b"weights"
-        assert gaama_server.counters.faults_injected["status"] == 1
+        assert gaama_server.counters.hits("cut", "model.bin") == 1
+
+Aim a fault at the asset it is about (``asset=``): every download reads
+``gaama-manifest.json`` first, and a fault that hit the manifest instead tests nothing you
+meant; ``counters.hits(action, asset)`` says what it hit.
 
 ``gaama_server`` is a running :class:`~gaama_async.server.ReleaseServer` (state in a temporary
 directory), ``gaama_client`` a :class:`~gaama_async.GaAMA` for ``acme/models`` pointed at it
@@ -87,7 +91,7 @@ class LocalGitHub:
 
     @property
     def faults(self) -> FaultSet:
-        """The server's fault knobs: ``gh.faults.add(Fault("cut", route="storage", ...))``."""
+        """The server's fault knobs: ``gh.faults.add(Fault("cut", asset="model.bin", ...))``."""
         return self.server.faults
 
     @property

@@ -30,12 +30,14 @@ async def test_client_publishes_and_a_service_downloads_through_a_fault(
 ) -> None:
     (tmp_path / "model.bin").write_bytes(b"weights" * 1000)
     await gaama_client.publish("v1", [tmp_path / "model.bin"])
-    gaama_server.faults.add(Fault("status", route="api.download_asset", status=502))
+    gaama_server.faults.add(
+        Fault("status", route="api.download_asset", asset="model.bin", status=502)
+    )
 
     path = await load_model(gaama_client, tmp_path / "models")
 
     assert path.read_bytes() == b"weights" * 1000
-    assert gaama_server.counters.faults_injected["status"] == 1
+    assert gaama_server.counters.hits("status", "model.bin") == 1
     assert gaama_server.counters.statuses[502] == 1
 
 
@@ -73,10 +75,10 @@ from gaama_async.server import Fault
 @pytest.mark.anyio
 async def test_publish_with_a_flaky_upload(gaama_client, gaama_server, tmp_path):
     (tmp_path / "w.bin").write_bytes(b"x" * 100)
-    gaama_server.faults.add(Fault("status", route="upload", status=503))
+    gaama_server.faults.add(Fault("status", route="upload", asset="w.bin", status=503))
     release = await gaama_client.publish("v1", [tmp_path / "w.bin"])
     assert "w.bin" in [a.name for a in release.assets]
-    assert gaama_server.counters.faults_injected["status"] == 1
+    assert gaama_server.counters.hits("status", "w.bin") == 1
 """
 
 
@@ -105,12 +107,12 @@ async def test_readme_example(
 ) -> None:
     (tmp_path / "model.bin").write_bytes(b"weights")
     await gaama_client.publish("v1", [tmp_path / "model.bin"])
-    gaama_server.faults.add(Fault("cut", route="storage", after_bytes=3))
+    gaama_server.faults.add(Fault("cut", route="storage", asset="model.bin", after_bytes=3))
 
     [path] = await readme_load_model(tmp_path / "models")
 
     assert path.read_bytes() == b"weights"
-    assert gaama_server.counters.faults_injected["cut"] == 1
+    assert gaama_server.counters.hits("cut", "model.bin") == 1
 
 
 CACHE_USER_TESTS = """
