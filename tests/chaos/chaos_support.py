@@ -17,7 +17,7 @@ import random
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,49 @@ def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
     return faults
 
 
+def fault_kind(fault: Fault) -> str:
+    """The kind a fault counts under: its action and the origin it is aimed at.
+
+    ``cut@upload`` and ``cut@storage`` are different things for the client to survive.
+    """
+    return f"{fault.action}@{fault.route.rstrip('.*') or 'any'}"
+
+
+class Coverage:
+    """Makes sure every kind of the mix fires and is survived at least once in a run.
+
+    The mix is random; a rare kind (a primary limit, a corrupt body) may by chance never fire,
+    or only on transfers that then failed. Before each round of the second half of the run,
+    :meth:`top_up` adds one certain (``times=1``) copy of every kind not yet survived, unless
+    one is still waiting to fire.
+    """
+
+    def __init__(self, server: ReleaseServer, mix: list[Fault]) -> None:
+        self.faults = server.faults
+        self.templates: dict[str, Fault] = {}
+        for fault in mix:
+            self.templates.setdefault(fault_kind(fault), fault)
+        self.added: list[Fault] = []
+        self._pending: dict[str, Fault] = {}
+
+    def top_up(self, survived: Counter[str]) -> None:
+        for kind, template in self.templates.items():
+            waiting = self._pending.get(kind)
+            if survived[kind] or (waiting is not None and waiting.hits == 0):
+                continue
+            sure = replace(template, times=1, probability=1.0, hits=0)
+            self._pending[kind] = self.faults.add(sure)
+            self.added.append(sure)
+
+
+def fired(faults: list[Fault]) -> Counter[str]:
+    """How many requests each kind hit (the server's own count on every Fault)."""
+    counts: Counter[str] = Counter()
+    for fault in faults:
+        counts[fault_kind(fault)] += fault.hits
+    return counts
+
+
 @dataclass(frozen=True)
 class Seen:
     """One answered request, with what the server log lacks: start time, fault, caller."""
@@ -96,6 +139,7 @@ class Seen:
     status: int
     fault: tuple[str, int, float | None] | None  # action, status, retry_after
     worker: int | None
+    kind: str | None = None  # fault_kind() of the fault drawn
 
 
 class RequestTap:
@@ -109,7 +153,7 @@ class RequestTap:
         self.seen: list[Seen] = []
         self._repo_ids = repo_ids
         self._starts: dict[object, float] = {}
-        self._faults: dict[object, tuple[str, int, float | None]] = {}
+        self._faults: dict[object, tuple[tuple[str, int, float | None], str]] = {}
         counters, faults = server.counters, server.faults
         opened, take, record = counters.opened, faults.take, counters.record
 
@@ -121,7 +165,7 @@ class RequestTap:
             fault = take(route, applicable, **scope)  # type: ignore[arg-type]
             if fault is not None:
                 drawn = (fault.action, fault.status, fault.retry_after)
-                self._faults[asyncio.current_task()] = drawn
+                self._faults[asyncio.current_task()] = (drawn, fault_kind(fault))
             return fault
 
         def tapped_record(
@@ -130,9 +174,9 @@ class RequestTap:
             task = asyncio.current_task()
             now = time.time()
             start = self._starts.pop(task, now)
-            fault = self._faults.pop(task, None)
+            fault, kind = self._faults.pop(task, (None, None))
             worker = self._worker(path)
-            self.seen.append(Seen(start, now, route, method, path, status, fault, worker))
+            self.seen.append(Seen(start, now, route, method, path, status, fault, worker, kind))
             record(route, method, path, status, had_authorization=had_authorization)
 
         counters.opened = tapped_opened  # type: ignore[method-assign]
@@ -211,6 +255,15 @@ def faults_between(seen: list[Seen], worker: int, start: float, end: float) -> C
     )
 
 
+def kinds_between(seen: list[Seen], worker: int, start: float, end: float) -> set[str]:
+    """Fault kinds (fault_kind) in ``worker``'s requests that ended inside ``[start, end]``."""
+    return {
+        s.kind
+        for s in seen
+        if s.kind is not None and s.worker == worker and start <= s.end <= end + TOLERANCE
+    }
+
+
 def retried_requests(seen: list[Seen]) -> int:
     """Failed requests (fault or error status) that the same caller sent again later."""
     later: Counter[tuple[object, ...]] = Counter()
@@ -251,6 +304,7 @@ class Tally:
 
     transfers: Counter[str] = field(default_factory=Counter)
     verified: int = 0
+    survived: Counter[str] = field(default_factory=Counter)  # kind -> verified transfers
     failures: Counter[str] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     failed_dirs: set[Path] = field(default_factory=set)
