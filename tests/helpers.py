@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import signal
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -14,6 +18,7 @@ import pytest
 from gaama_async import RetryPolicy
 from gaama_async._resume import ResumeState
 from gaama_async.server import ReleaseServer
+from gaama_async.server.counters import RequestRecord
 
 TOKEN = "ghp_" + "T0kenForTests" * 3
 REPO = "acme/models"
@@ -113,3 +118,44 @@ async def kill_once_recorded(
             await process.wait()
         await process.aclose()
     return recorded_done(out)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One answered request with the time it came in (the log has the answer time only)."""
+
+    start: float
+    record: RequestRecord
+
+    @property
+    def rate_limited_origin(self) -> bool:
+        """Whether it went to the API or uploads origin, where rate limits apply."""
+        return self.record.route.startswith(("api.", "upload"))
+
+
+class RequestStarts:
+    """Notes when every request entered the server, beside ``counters.log``.
+
+    It wraps the live ``Counters`` instance's ``opened``/``record`` (not the server's code),
+    as the chaos suite's tap does: one aiohttp task serves one request from the first call
+    to the second, so the running task ties them together.
+    """
+
+    def __init__(self, server: ReleaseServer) -> None:
+        self.timed: list[Timed] = []
+        counters = server.counters
+        opened, record = counters.opened, counters.record
+        starts: dict[object, float] = {}
+
+        def tapped_opened() -> None:
+            starts[asyncio.current_task()] = time.time()
+            opened()
+
+        def tapped_record(*args: Any, **kwargs: Any) -> None:
+            record(*args, **kwargs)
+            answered = counters.log[-1]
+            start = starts.pop(asyncio.current_task(), answered.time)
+            self.timed.append(Timed(start, answered))
+
+        counters.opened = tapped_opened  # type: ignore[method-assign]
+        counters.record = tapped_record  # type: ignore[method-assign]
