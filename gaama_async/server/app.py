@@ -15,13 +15,14 @@ import anyio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import api, repos, storage, uploads
+from . import api, moves, repos, storage, uploads
 from . import web as web_origin
 from .config import ServerConfig
 from .counters import Counters
 from .edge import EdgePipeline
 from .faults import FaultSet
 from .gateway import Handler, Pipeline
+from .renames import Renames
 from .render import Origins
 from .service import SERVICES, Services
 from .store import Store
@@ -43,8 +44,10 @@ def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.A
 
 
 def _edge_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
-    app = web.Application(middlewares=[EdgePipeline(origin).__call__])
+    pipeline = EdgePipeline(origin)
+    app = web.Application(middlewares=[pipeline.__call__])
     app[SERVICES] = svc
+    app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(routes)
     return app
 
@@ -67,8 +70,10 @@ def _root_only(middleware: Middleware) -> Middleware:
 
 def _enterprise_app(svc: Services) -> web.Application:
     """The four origins on one application, at their GHES paths."""
-    app = web.Application(middlewares=[_root_only(EdgePipeline("web").__call__)])
+    pipeline = EdgePipeline("web")
+    app = web.Application(middlewares=[_root_only(pipeline.__call__)])
     app[SERVICES] = svc
+    app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(web_origin.routes())
     app.add_subapp(ENTERPRISE_API, _github_app(svc, "api", _api_routes()))
     app.add_subapp(ENTERPRISE_UPLOADS, _github_app(svc, "uploads", uploads.routes()))
@@ -77,7 +82,7 @@ def _enterprise_app(svc: Services) -> web.Application:
 
 
 def _api_routes() -> list[web.RouteDef]:
-    return api.routes() + repos.routes()
+    return moves.by_id_routes(api.routes() + repos.routes())
 
 
 class ReleaseServer:
@@ -92,7 +97,8 @@ class ReleaseServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self._services = Services(config=config, store=Store(config.root))
+        store = Store(config.root)
+        self._services = Services(config=config, store=store, renames=Renames(config.root))
         self._runners: list[web.AppRunner] = []
         self.api_url = self.uploads_url = self.storage_url = self.web_url = ""
 
@@ -111,6 +117,18 @@ class ReleaseServer:
         self.config.tokens[token] = login
         if read_only:
             self.config.read_only_tokens = self.config.read_only_tokens | {token}
+
+    def rename_repo(
+        self, owner: str, repo: str, name: str, *, new_owner: str | None = None
+    ) -> None:
+        """Rename ``owner/repo`` to ``new_owner/name`` (owner unchanged by default).
+
+        From then on the API answers requests naming the old name with GitHub's redirect to
+        ``/repositories/{id}/...`` (see ``moves``); ids, releases and assets stay.
+        """
+        svc = self._services
+        found = svc.store.repo(owner, repo)
+        svc.renames.rename(svc.store, found, new_owner or found.owner, name)
 
     def seed_asset(
         self,
@@ -152,6 +170,7 @@ class ReleaseServer:
 
     async def start(self) -> None:
         """Bind the four origins (or the one enterprise origin) and start serving."""
+        self._services.stopping = False
         if self.config.enterprise:
             await self._start_enterprise()
             return
@@ -204,6 +223,7 @@ class ReleaseServer:
     async def stop(self) -> None:
         """Stop serving and release the ports; state stays on disk."""
         runners, self._runners = self._runners, []
+        self._services.stopping = True
         # Shielded: a cancelled `serve` must still close its sockets, within a deadline.
         with anyio.move_on_after(_STOP_DEADLINE, shield=True):
             for runner in reversed(runners):

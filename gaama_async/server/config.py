@@ -45,6 +45,8 @@ class ServerConfig:
     secondary_retry_after: float | None = 60.0
     max_concurrent_requests: int = 100
     latency: float = 0.0
+    # Seconds the server's wall clock is ahead of real time (negative: behind); see ``clock``.
+    clock_offset: float = 0.0
     bandwidth: float | None = None
     commit_date: str = "2024-01-02T03:04:05Z"
     # In enterprise mode the one origin binds ``api_port`` and the other three are unused.

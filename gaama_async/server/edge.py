@@ -10,8 +10,10 @@ import asyncio
 
 from aiohttp import web
 
+from . import clock
 from .faults import STORAGE_ACTIONS, WEB_ACTIONS
 from .gateway import Handler
+from .portal import portal_page
 from .service import ROUTE_NAMES, services
 from .storage import xml_error
 from .targets import take_fault
@@ -33,6 +35,7 @@ class EdgePipeline:
             svc.counters.storage_requests_with_authorization += 1
         svc.counters.opened()
         status = 500
+        token = clock.serving(svc.config)
         try:
             response = await self._run(request, handler, route)
             status = response.status
@@ -40,10 +43,18 @@ class EdgePipeline:
                 svc.counters.bytes_sent += len(response.body)
             return response
         finally:
+            clock.done(token)
             svc.counters.closed()
             svc.counters.record(
                 route, request.method, request.path_qs, status, had_authorization=had_authorization
             )
+
+    @staticmethod
+    async def decorate(request: web.Request, response: web.StreamResponse) -> None:
+        """``on_response_prepare`` hook: a skewed server's ``Date``."""
+        skewed = clock.date_header(services(request).config)
+        if skewed is not None:
+            response.headers["Date"] = skewed
 
     async def _run(self, request: web.Request, handler: Handler, route: str) -> web.StreamResponse:
         svc = services(request)
@@ -55,6 +66,8 @@ class EdgePipeline:
                 await asyncio.sleep(fault.delay)
             if fault.action == "status":
                 return xml_error(fault.status, "ServerBusy")
+            if fault.action == "html":
+                return portal_page()
         try:
             return await handler(request)
         except web.HTTPException as exc:

@@ -15,7 +15,10 @@ from typing import Literal
 
 from aiohttp import web
 
-from .faults import DOWNLOAD_ACTIONS, GENERIC_ACTIONS, UPLOAD_ACTIONS, Fault
+from . import clock
+from .faults import API_ACTIONS, DOWNLOAD_ACTIONS, GENERIC_ACTIONS, UPLOAD_ACTIONS, Fault
+from .moves import moved_error
+from .portal import portal_page
 from .ratelimit import PRIMARY_MESSAGE_IP, PRIMARY_MESSAGE_USER, SECONDARY_MESSAGE, Budget
 from .render import RATE_DOCS, error_json
 from .service import (
@@ -61,12 +64,17 @@ def route_name(request: web.Request, origin: Origin) -> str:
     return name
 
 
-def _applicable(route: str, services_: Services) -> frozenset[str]:
+def _applicable(request: web.Request, route: str, services_: Services) -> frozenset[str]:
     if route == "upload":
         return UPLOAD_ACTIONS
+    if route == "upload.unknown":
+        return GENERIC_ACTIONS
+    actions = API_ACTIONS
     if route == "api.download_asset" and services_.config.serves_directly:
-        return DOWNLOAD_ACTIONS
-    return GENERIC_ACTIONS
+        actions = DOWNLOAD_ACTIONS
+    if "owner" not in request.match_info:
+        actions = actions - {"moved"}  # only a repository path can have moved
+    return actions
 
 
 def secondary_error(status: int, request_id: str, retry_after: float | None) -> HttpError:
@@ -133,11 +141,13 @@ class Pipeline:
         svc.counters.opened()
         svc.in_flight += 1
         status = 500
+        token = clock.serving(svc.config)
         try:
             response = await self._run(request, handler, svc, route, request_id)
             status = response.status
             return response
         finally:
+            clock.done(token)
             svc.in_flight -= 1
             svc.counters.closed()
             svc.counters.record(
@@ -154,9 +164,11 @@ class Pipeline:
         config = svc.config
         if config.latency > 0:
             await asyncio.sleep(config.latency)
-        fault = take_fault(request, svc, route, _applicable(route, svc))
+        fault = take_fault(request, svc, route, _applicable(request, route, svc))
         if fault is not None and fault.action == "slow":
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.action == "html":
+            return portal_page()  # the portal answers before GitHub sees the request
         caller = Caller(None, None, False, request.remote or "127.0.0.1")
         budget: Budget | None = None
         try:
@@ -170,6 +182,7 @@ class Pipeline:
                 budget.used += 1
                 request[CHARGED] = True
             request[CALLER] = caller
+            self._check_moved(request, svc, fault)
             response = await self._call(request, handler)
         except HttpError as exc:
             response = self._error_response(exc, request_id)
@@ -217,6 +230,20 @@ class Pipeline:
         ):
             raise secondary_error(403, request_id, config.secondary_retry_after)
 
+    def _check_moved(self, request: web.Request, svc: Services, fault: Fault | None) -> None:
+        """Redirect a request naming a renamed repository (or hit by ``moved``).
+
+        Guess: GitHub authenticates and charges the request before redirecting it.
+        """
+        match = request.match_info
+        if self.origin != "api" or "owner" not in match:
+            return
+        repo_id = svc.renames.moved_to(match["owner"], match["repo"])
+        if repo_id is None and fault is not None and fault.action == "moved":
+            repo_id = svc.store.repo(match["owner"], match["repo"]).id
+        if repo_id is not None:
+            raise moved_error(request, svc, repo_id)
+
     @staticmethod
     async def _call(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -249,8 +276,12 @@ class Pipeline:
 
     async def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
         """``on_response_prepare`` hook: the headers GitHub sends on every answer."""
+        skewed = clock.date_header(services(request).config)
+        if skewed is not None:
+            response.headers["Date"] = skewed
         request_id = request.get(REQUEST_ID)
-        if request_id is None:
+        fault = request.get(FAULT)
+        if request_id is None or (fault is not None and fault.action == "html"):
             return
         response.headers["X-GitHub-Request-Id"] = request_id
         response.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
@@ -258,7 +289,7 @@ class Pipeline:
         budget: Budget | None = request.get(BUDGET)
         if self.origin == "api":
             limits_enabled = services(request).config.limits_enabled
-            if budget is not None and _shows_budget(limits_enabled, request.get(FAULT)):
+            if budget is not None and _shows_budget(limits_enabled, fault):
                 response.headers.update(budget.headers())
             asked = request.headers.get("X-GitHub-Api-Version", "")
             selected = asked if asked in API_VERSIONS else "2022-11-28"

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .render import JSON, repo_json
-from .service import CALLER, Caller, json_response, named, services
+from .render import JSON, repo_json, validation_error
+from .service import (
+    CALLER,
+    Caller,
+    HttpError,
+    json_response,
+    named,
+    not_found,
+    read_json_object,
+    services,
+)
+from .store import Repo
 
 
 def _permissions(caller: Caller | None) -> JSON | None:
@@ -21,11 +31,20 @@ def _permissions(caller: Caller | None) -> JSON | None:
     return {"admin": push, "maintain": push, "push": push, "triage": push, "pull": True}
 
 
-@named("api.get_repo")
-async def get_repo(request: web.Request) -> web.StreamResponse:
-    """GET /repos/{o}/{r}: a minimal full-repository object."""
+def _repo(request: web.Request) -> Repo:
+    """The repository in the path, by name or (``/repositories/{id}``) by id."""
+    store = services(request).store
+    match = request.match_info
+    if "repo_id" not in match:
+        return store.repo(match["owner"], match["repo"])
+    found = store.repo_by_id(int(match["repo_id"]))
+    if found is None:
+        raise not_found()
+    return found
+
+
+def _repo_response(request: web.Request, repo: Repo) -> web.Response:
     svc = services(request)
-    repo = svc.store.repo(request.match_info["owner"], request.match_info["repo"])
     data = repo_json(
         svc.store,
         svc.origins,
@@ -36,6 +55,42 @@ async def get_repo(request: web.Request) -> web.StreamResponse:
     return json_response(data)
 
 
+@named("api.get_repo")
+async def get_repo(request: web.Request) -> web.StreamResponse:
+    """GET /repos/{o}/{r}: a minimal full-repository object."""
+    return _repo_response(request, _repo(request))
+
+
+@named("api.update_repo")
+async def update_repo(request: web.Request) -> web.StreamResponse:
+    """PATCH /repos/{o}/{r}: only ``name`` is understood, and renames the repository.
+
+    The old name then redirects (see ``moves``); other fields are accepted and ignored.
+    """
+    svc = services(request)
+    repo = _repo(request)
+    name = (await read_json_object(request)).get("name", repo.name)
+    if not isinstance(name, str) or not name.strip():
+        # Guess: GitHub's exact 422 for a bad repository name is unverified.
+        raise HttpError.github(
+            422,
+            "Validation Failed",
+            errors=[validation_error("Repository", "invalid", "name")],
+        )
+    try:
+        svc.renames.rename(svc.store, repo, repo.owner, name.strip())
+    except ValueError:
+        raise HttpError.github(
+            422,
+            "Repository creation failed.",
+            errors=[validation_error("Repository", "custom", "name", "name already exists")],
+        ) from None
+    return _repo_response(request, repo)
+
+
 def routes() -> list[web.RouteDef]:
     """The repository routes of the API origin."""
-    return [web.get("/repos/{owner}/{repo}", get_repo)]
+    return [
+        web.get("/repos/{owner}/{repo}", get_repo),
+        web.patch("/repos/{owner}/{repo}", update_repo),
+    ]

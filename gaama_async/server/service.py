@@ -6,17 +6,19 @@ import base64
 import binascii
 import json
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .blobs import BlobVersions
+from .clock import wall_time
 from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
 from .ratelimit import Budget, PrimaryLimits, SecondaryLimits
+from .renames import Renames
 from .render import JSON, Origins, error_json
 from .store import Store
 
@@ -69,13 +71,18 @@ class Services:
 
     config: ServerConfig
     store: Store
+    renames: Renames
     faults: FaultSet = field(default_factory=FaultSet)
     counters: Counters = field(default_factory=Counters)
     primary: PrimaryLimits = field(default_factory=PrimaryLimits)
     secondary: SecondaryLimits = field(default_factory=SecondaryLimits)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     origins: Origins = field(default_factory=lambda: Origins("", "", "", ""))
+    blob_versions: BlobVersions = field(default_factory=BlobVersions)
     in_flight: int = 0
+    # Set while the server stops, so answers a fault holds back give up instead of
+    # keeping the shutdown waiting.
+    stopping: bool = False
 
 
 SERVICES = web.AppKey("services", Services)
@@ -182,5 +189,5 @@ def fault_of(request: web.Request) -> Fault | None:
 
 
 def now() -> float:
-    """Wall-clock seconds; rate-limit resets are epoch based, like GitHub's."""
-    return time.time()
+    """Wall-clock seconds as the server believes them; rate-limit resets are epoch based."""
+    return wall_time()

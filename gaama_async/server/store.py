@@ -22,14 +22,19 @@ from typing import Any, BinaryIO
 import anyio
 import anyio.to_thread
 
+from .clock import wall_time
+
 # Ids start above 2**31 so clients that squeeze them into 32 bits break here first (spec 13.2).
 _ID_BASES = {"repo": 2**32 + 1_000, "release": 2**31 + 100_000, "asset": 2**31 + 500_000}
 _USER_ID_BASE = 1_000_000
 
 
 def utc_now() -> str:
-    """Current time in GitHub's timestamp format (UTC, no fractional seconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Current time in GitHub's timestamp format (UTC, no fractional seconds).
+
+    The serving server's clock, which a test may have skewed (see ``clock``).
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall_time()))
 
 
 @dataclass
@@ -214,6 +219,17 @@ class Store:
             self._repos[key] = Repo(self._next_id("repo"), owner, name)
             self.save()
         return self._repos[key]
+
+    def rename_repo(self, repo: Repo, owner: str, name: str) -> None:
+        """Give ``repo`` a new ``owner/name``; the old name is then free (see ``renames``)."""
+        key = (owner.lower(), name.lower())
+        taken = self._repos.get(key)
+        if taken is not None and taken.id != repo.id:
+            raise ValueError(f"{owner}/{name} already exists")
+        del self._repos[(repo.owner.lower(), repo.name.lower())]
+        repo.owner, repo.name = owner, name
+        self._repos[key] = repo
+        self.save()
 
     def repo_by_id(self, repo_id: int) -> Repo | None:
         """The repository with numeric id ``repo_id``, used by ``/repositories/{id}`` links."""

@@ -54,4 +54,6 @@ def take_fault(
     if fault is not None:
         svc.counters.fault_hit(fault.action, about())
         request[FAULT] = fault
+        if fault.action == "clock_skew":
+            svc.config.clock_offset = fault.delay  # from this hit on, this request included
     return fault

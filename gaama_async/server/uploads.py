@@ -6,6 +6,10 @@ held in memory; the asset appears only once every announced byte has arrived.
 
 from __future__ import annotations
 
+import asyncio
+import select
+import time
+
 from aiohttp import web
 
 from .._names import normalize_asset_name
@@ -141,6 +145,41 @@ async def _faulted(
     return web.Response(status=500)
 
 
+async def _stalled(request: web.Request, svc: Services, fault: Fault) -> web.StreamResponse:
+    """The "stall_upload" fault: stop reading after ``after_bytes`` and never answer.
+
+    As an overloaded front end does: the client's writes stop completing once the socket
+    buffers fill, and no status ever comes. The server hangs up when the client does, after
+    ``delay`` seconds (0: never), or when it stops.
+    """
+    left = fault.after_bytes
+    while left > 0 and (chunk := await request.content.read(min(CHUNK, left))):
+        left -= len(chunk)
+        svc.counters.bytes_received += len(chunk)
+    transport = request.transport
+    if transport is not None:
+        transport.pause_reading()
+        deadline = None if fault.delay <= 0 else time.monotonic() + fault.delay
+        await _hold(transport, svc, deadline)
+        transport.abort()
+    return web.Response(status=500)  # never sent: the connection is gone
+
+
+async def _hold(transport: asyncio.Transport, svc: Services, deadline: float | None) -> None:
+    """Wait until the peer hangs up, the server stops, or ``deadline`` (monotonic) passes.
+
+    Polls: a paused transport does not read, so asyncio never learns of the peer's FIN; a
+    ``poll()`` for ``POLLRDHUP`` (Linux; elsewhere only errors and hang-ups) does.
+    """
+    sock = transport.get_extra_info("socket")
+    poller = select.poll()
+    poller.register(sock.fileno(), getattr(select, "POLLRDHUP", 0) | select.POLLHUP)
+    while not svc.stopping and (deadline is None or time.monotonic() < deadline):
+        if poller.poll(0) or transport.is_closing():
+            return
+        await asyncio.sleep(0.01)
+
+
 @named("upload")
 async def upload_asset(request: web.Request) -> web.StreamResponse:
     """Create an asset from the raw request body (spec 6.9)."""
@@ -159,6 +198,8 @@ async def upload_asset(request: web.Request) -> web.StreamResponse:
     _check_size(svc, length)
     _check_room(svc, release, name)
     fault = fault_of(request)
+    if fault is not None and fault.action == "stall_upload":
+        return await _stalled(request, svc, fault)
     if fault is not None and fault.action in ("starter", "cut"):
         return await _faulted(
             request, svc, fault, release, name,

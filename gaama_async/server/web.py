@@ -2,13 +2,14 @@
 
 The real web host needs a browser session for private repositories, so it answers 404
 there even to a valid token (spec 6.14); draft ``untagged-`` URLs need a session too.
+A renamed repository's old URLs redirect (301) to its current name, as github.com does.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from .service import named, services
+from .service import Services, named, services
 from .storage import signed_url
 
 
@@ -19,6 +20,9 @@ async def browser_download(request: web.Request) -> web.StreamResponse:
     if svc.config.private:
         raise web.HTTPNotFound()
     owner, repo_name = request.match_info["owner"], request.match_info["repo"]
+    moved = svc.renames.moved_to(owner, repo_name)
+    if moved is not None:
+        return _moved(request, svc, moved)
     tag, _, name = request.match_info["rest"].rpartition("/")
     repo = svc.store.repo(owner, repo_name)
     release = svc.store.published_by_tag(repo, tag)
@@ -29,6 +33,16 @@ async def browser_download(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     svc.store.count_download(asset)
     return web.Response(status=302, headers={"Location": signed_url(svc, repo.id, asset)})
+
+
+def _moved(request: web.Request, svc: Services, repo_id: int) -> web.StreamResponse:
+    """A renamed repository's old web URL: 301 to the same path under the current name."""
+    repo = svc.store.repo_by_id(repo_id)
+    if repo is None:
+        raise web.HTTPNotFound()
+    _, _, _, rest = request.rel_url.raw_path.split("/", 3)  # "", owner, repo, rest
+    location = f"{svc.origins.web}/{repo.owner}/{repo.name}/{rest}"
+    return web.Response(status=301, headers={"Location": location})
 
 
 def routes() -> list[web.RouteDef]:
