@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gaama_async.server import Fault, ReleaseServer
-from gaama_async.server.storage import STORAGE_PREFIX
+from gaama_async.server.storage import HOP_PREFIX, STORAGE_PREFIX
 
 OWNER = "chaos"
 MIB = 1 << 20
@@ -40,6 +40,23 @@ def chaos_seed() -> int:
 def chaos_scale() -> float:
     """``GAAMA_CHAOS_SCALE`` multiplies the number of transfers (default 1)."""
     return float(os.environ.get("GAAMA_CHAOS_SCALE", "1"))
+
+
+# Kinds the client does not survive yet (the strict xfails of tests/test_storage_faults.py);
+# they join the mix when those marks come off. A Range answered 200 (ignore_range, an HTML
+# page, a changed ETag under If-Range) breaks a file split into parts; a storage 404 once
+# is final to the client; a renamed repository's 301 is taken for the storage URL; a
+# skewed server clock makes it read x-ratelimit-reset on its own clock (and clock_skew
+# would shift the whole server for the rest of the run, which wants a run of its own).
+SPLIT = "*.part*"  # the assets of files split into parts; whole files end in .bin
+NOT_YET_SURVIVED = (
+    f"ignore_range@storage[{SPLIT}]",
+    f"html@storage[{SPLIT}]",
+    f"change@storage[{SPLIT}]",
+    "missing@storage",
+    "moved@api",
+    "clock_skew@any",
+)
 
 
 def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
@@ -72,6 +89,24 @@ def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
               delay=rng.uniform(0.02, 0.2), probability=0.02, **forever),
         Fault("slow", route="*", delay=rng.uniform(0.01, 0.1), probability=0.02, **forever),
     ]  # fmt: skip
+    faults += [
+        # Kinds real storage and proxies show: a reset, a body short of its Content-Length,
+        # a Range answered 200, a blob whose ETag changed, one more redirect, an HTML page.
+        Fault("reset", route="storage", after_bytes=rng.randrange(1, 128 * KIB),
+              probability=0.01, **forever),
+        Fault("short", route="storage", after_bytes=rng.randrange(0, 128 * KIB),
+              probability=0.01, **forever),
+        Fault("redirect", route="storage", probability=0.01, **forever),
+        *(
+            Fault(action, route="storage", asset=assets, probability=probability, **forever)
+            for action, probability in (("ignore_range", 0.03), ("change", 0.005),
+                                        ("html", 0.005))
+            for assets in ("*.bin", SPLIT)
+        ),
+        # An upload the server stops reading: the client's read timeout (1.5 s) must end it.
+        Fault("stall_upload", route="upload", after_bytes=rng.randrange(0, 64 * KIB),
+              probability=0.005, **forever),
+    ]  # fmt: skip
     for after in (rng.randrange(1, 64 * KIB), rng.randrange(64 * KIB, 300 * KIB)):
         faults.append(Fault("cut", route="storage", after_bytes=after, probability=0.02,
                             **forever))  # fmt: skip
@@ -81,15 +116,17 @@ def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
                                 **forever))  # fmt: skip
     for fault in faults:
         fault.probability = min(1.0, fault.probability * rate)
-    return faults
+    return [f for f in faults if fault_kind(f) not in NOT_YET_SURVIVED]
 
 
 def fault_kind(fault: Fault) -> str:
-    """The kind a fault counts under: its action and the origin it is aimed at.
+    """The kind a fault counts under: its action, the origin and the assets it is aimed at.
 
-    ``cut@upload`` and ``cut@storage`` are different things for the client to survive.
+    ``cut@upload`` and ``cut@storage`` are different things for the client to survive, and
+    so are ``html@storage[*.bin]`` (whole files) and ``html@storage[*.part*]`` (split ones).
     """
-    return f"{fault.action}@{fault.route.rstrip('.*') or 'any'}"
+    aimed = "" if fault.asset is None else f"[{fault.asset}]"
+    return f"{fault.action}@{fault.route.rstrip('.*') or 'any'}{aimed}"
 
 
 class Coverage:
@@ -186,7 +223,8 @@ class RequestTap:
     def _worker(self, path: str) -> int | None:
         if match := re.match(rf"/repos/{OWNER}/w(\d+)/", path):
             return int(match.group(1))
-        if match := re.match(rf"(?:/repositories|{re.escape(STORAGE_PREFIX)})/(\d+)/", path):
+        storage = f"(?:{re.escape(HOP_PREFIX)})?{re.escape(STORAGE_PREFIX)}"  # a redirect hop
+        if match := re.match(rf"(?:/repositories|{storage})/(\d+)/", path):
             return self._repo_ids.get(int(match.group(1)))
         return None
 

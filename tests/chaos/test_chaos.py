@@ -57,8 +57,23 @@ RETRY = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.1)
 # Which injected faults make which error acceptable (the transfer saw at least this many).
 ACCEPTABLE = {
     IntegrityError: ({"corrupt"}, 2),  # corrupted on the try and on the retry from scratch
-    DownloadError: ({"cut", "status", "expire", "stall", "corrupt"}, RETRY.attempts),
-    PublishError: ({"cut", "status", "starter"}, RETRY.attempts),
+    DownloadError: (
+        {
+            "cut",
+            "status",
+            "expire",
+            "stall",
+            "corrupt",
+            "reset",
+            "short",
+            "ignore_range",
+            "change",
+            "redirect",
+            "html",
+        },
+        RETRY.attempts,
+    ),
+    PublishError: ({"cut", "status", "starter", "stall_upload"}, RETRY.attempts),
 }
 
 
@@ -81,14 +96,17 @@ def _client(server: ReleaseServer, worker: int) -> GaAMA:
 
 
 def _sizes(rng: random.Random) -> list[int]:
-    """1 to 4 files: mostly KBs, some empty, about a quarter a few MiB (split into parts)."""
+    """1 to 4 files: mostly KBs, some empty, some in ranges of PART_SIZE, about a fifth a few
+    MiB (split into parts)."""
     sizes = []
     for _ in range(rng.randint(1, 4)):
         kind = rng.random()
         if kind < 0.05:
             sizes.append(0)
-        elif kind < 0.75:
+        elif kind < 0.65:
             sizes.append(rng.randint(1, 96 * KIB))
+        elif kind < 0.8:
+            sizes.append(rng.randint(PART_SIZE + 1, MAX_ASSET_SIZE))
         else:
             sizes.append(rng.randint(2 * MIB, 4 * MIB))
     return sizes
@@ -215,7 +233,7 @@ def _summary(seed: int, tally: Tally, server: ReleaseServer, tap: RequestTap, wa
             f"  corrupt files  {corrupt}",
             f"  per kind       fired / survived by a verified transfer ({topped_up} certain "
             "copies added for kinds the random mix had not yet covered):",
-            *(f"    {kind:24} {hit:4} / {ok}" for kind, (hit, ok) in sorted(kinds.items())),
+            *(f"    {kind:30} {hit:4} / {ok}" for kind, (hit, ok) in sorted(kinds.items())),
         ]
     )
 
