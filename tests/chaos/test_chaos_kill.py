@@ -48,8 +48,8 @@ async def test_ten_sigkills_in_a_row_then_finish_gives_identical_bytes(
     # second of data, so ten runs stop well before the end.
     server.config.bandwidth = 2 * MIB
     server.faults.seed(seed)
-    server.faults.add(Fault("cut", route="storage", times=None, after_bytes=300_000,
-                            probability=0.05))  # fmt: skip
+    cuts = server.faults.add(Fault("cut", route="storage", asset="weights.bin", times=None,
+                                   after_bytes=300_000, probability=0.05))  # fmt: skip
     out = tmp_path / "out"
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GAAMA_API_URL": server.api_url}
     command = [sys.executable, "-m", "gaama_async", "download", REPO, "--dir", str(out), "-q"]
@@ -70,8 +70,9 @@ async def test_ten_sigkills_in_a_row_then_finish_gives_identical_bytes(
 
     refetched = server.counters.bytes_sent - (size - done)
     with capsys.disabled():
-        print(f"\nchaos kill: seed {seed}, {KILLS} SIGKILLs at {done / MIB:.1f} MiB recorded, "
-              f"finishing run fetched {refetched:+,} bytes beyond what was missing")  # fmt: skip
+        print(f"\nchaos kill: seed {seed}, {KILLS} SIGKILLs at {done / MIB:.1f} MiB recorded "
+              f"({cuts.hits} ranges cut on the way), finishing run fetched {refetched:+,} "
+              "bytes beyond what was missing")  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()
     assert sha256_file(out / "weights.bin") == digest
     assert "sha256 mismatch" not in result.stderr.decode()  # resumed right, not refetched
