@@ -9,9 +9,10 @@ member decompressed in full, before the first member reaches its final path.
 
 from __future__ import annotations
 
+import hashlib
 import stat
 import zipfile
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -20,6 +21,8 @@ from ._filenames import PRIVATE_FOLDER
 from ._files import Staging, fsync_fd_of
 from .errors import DownloadError
 
+#: Names of files just verified, to their sha256 (None: never overwritten).
+Protected = Mapping[str, str | None]
 COPY_CHUNK = 1024 * 1024
 
 
@@ -70,24 +73,34 @@ def check_members(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
         raise UnsafeArchiveError(f"archive would expand to {total:,} bytes, over the limit")
 
 
-def check_placement(
-    infos: list[zipfile.ZipInfo], protected: Collection[str]
-) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+def check_placement(infos: list[zipfile.ZipInfo]) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
     """Each member with its path parts; refuse one that would land in gaama's private
-    folder or on a ``protected`` name (the files the download just verified); pure."""
-    guarded = {name.casefold() for name in protected}
+    folder; pure."""
     placed = []
     for info in infos:
         relative = member_path(info)
         parts = relative.parts if relative else PurePosixPath(info.filename).parts
         if parts and parts[0].casefold() == PRIVATE_FOLDER:
             raise UnsafeArchiveError(f"archive member {info.filename!r} is in gaama's folder")
-        if relative is not None and relative.as_posix().casefold() in guarded:
-            raise UnsafeArchiveError(
-                f"archive member {info.filename!r} would overwrite a file just downloaded"
-            )
         placed.append((info, parts))
     return placed
+
+
+def keeps_protected(
+    info: zipfile.ZipInfo, parts: tuple[str, ...], sha256: str | None, protected: Protected
+) -> bool:
+    """Whether a member lands on a file the download just verified: True (skip it) when its
+    bytes are the same, as in gaama 0.7.2's bundle of the release's own files; a refusal
+    when they differ; False for any other member. Pure."""
+    guarded = {name.casefold(): digest for name, digest in protected.items()}
+    key = "/".join(parts).casefold()
+    if info.is_dir() or key not in guarded:
+        return False
+    if sha256 is not None and guarded[key] == sha256:
+        return True
+    raise UnsafeArchiveError(
+        f"archive member {info.filename!r} would overwrite a file just downloaded"
+    )
 
 
 def extract_zip(
@@ -95,7 +108,7 @@ def extract_zip(
     folder: Path,
     limits: ArchiveLimits,
     *,
-    protected: Collection[str] = (),
+    protected: Protected | None = None,
     durable: bool = True,
 ) -> list[Path]:
     """Extract ``archive`` into ``folder``; blocking, so run it with ``_files.in_pool``.
@@ -106,16 +119,25 @@ def extract_zip(
     crosses a link or a file already in ``folder``. Only then are members moved into place,
     each folder on the way opened with ``O_NOFOLLOW`` (a link planted meanwhile is refused,
     never followed) and a link at a member's own path replaced, never written through.
-    The archive itself is always among the ``protected`` names.
+    ``protected`` maps the names of files just verified to their sha256: a member that
+    would land on one is skipped when identical, refused otherwise; the archive itself is
+    always protected.
     """
     try:
         with zipfile.ZipFile(archive) as zipped:
             infos = zipped.infolist()
             check_members(infos, limits)
-            placed = check_placement(infos, [*protected, archive.name])
+            placed = check_placement(infos)
+            guarded: Protected = {**(protected or {}), archive.name: None}
             staging = Staging(folder)
             try:
-                staged = _stage_all(zipped, placed, staging, limits)
+                staged, digests = _stage_all(zipped, placed, staging, limits)
+                kept = [
+                    keeps_protected(info, parts, digest, guarded)
+                    for (info, parts), digest in zip(placed, digests, strict=True)
+                ]
+                placed = [p for p, skip in zip(placed, kept, strict=True) if not skip]
+                staged = [s for s, skip in zip(staged, kept, strict=True) if not skip]
                 _check_routes(placed, staging)
                 _place_all(placed, staged, staging, durable)
             finally:
@@ -150,23 +172,31 @@ def _stage_all(
     placed: list[tuple[zipfile.ZipInfo, tuple[str, ...]]],
     staging: Staging,
     limits: ArchiveLimits,
-) -> list[str | None]:
-    """Decompress every file member into ``staging``; the scratch names (None for folders)."""
+) -> tuple[list[str | None], list[str | None]]:
+    """Decompress every file member into ``staging``; the scratch names and sha256s (None
+    for folders)."""
     budget = limits.max_total_size
     names: list[str | None] = []
+    digests: list[str | None] = []
     for index, (info, _) in enumerate(placed):
         if info.is_dir():
             names.append(None)
+            digests.append(None)
             continue
-        name = f"{index}"
+        name, hasher = f"{index}", hashlib.sha256()
         with staging.create(name) as sink:
-            budget -= _copy_member(zipped, info, sink, budget)
+            budget -= _copy_member(zipped, info, sink, budget, hasher)
         names.append(name)
-    return names
+        digests.append(hasher.hexdigest())
+    return names, digests
 
 
 def _copy_member(
-    zipped: zipfile.ZipFile, info: zipfile.ZipInfo, sink: IO[bytes], budget: int
+    zipped: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    sink: IO[bytes],
+    budget: int,
+    hasher: hashlib._Hash,
 ) -> int:
     written = 0
     with zipped.open(info) as source:
@@ -177,5 +207,6 @@ def _copy_member(
                     f"archive member {info.filename!r} expands past its declared size"
                 )
             sink.write(chunk)
+            hasher.update(chunk)
     fsync_fd_of(sink)
     return written

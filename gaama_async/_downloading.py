@@ -73,7 +73,9 @@ async def download_release(
             "the other files were downloaded."
         )
     if request.extract_zips:
-        paths += await _extract_archives(paths, request, protected=[p.name for p in paths])
+        digests = {t.path: t.sha256 for t in targets} | dict.fromkeys(empties, EMPTY_SHA256)
+        verified = {p.name: digests.get(p) for p in paths}
+        paths += await _extract_archives(paths, request, protected=verified)
     return sorted(set(paths))
 
 
@@ -165,7 +167,7 @@ async def _remember_release(
 
 
 async def _extract_archives(
-    paths: list[Path], request: DownloadRequest, *, protected: list[str]
+    paths: list[Path], request: DownloadRequest, *, protected: dict[str, str | None]
 ) -> list[Path]:
     """Unpack the ``.zip`` files among ``paths``; a member never replaces a file just
     verified (``protected``) or gaama's private folder."""

@@ -292,8 +292,11 @@ class RangedDownload:
         etag: str | None,
     ) -> None:
         assert self._state is not None
+        answered = response.headers.get("ETag")
         if response.status == 200:
-            if etag is not None:
+            # A 200 to If-Range means the blob changed, unless its ETag is still ours: then
+            # storage (or a proxy) merely ignores ranges.
+            if etag is not None and answered != etag:
                 raise AssetChanged(f"'{asset.name}' changed since the partial download")
             if (start, stop) != (0, asset.size):
                 raise RangesIgnored(f"storage ignored the Range request for '{asset.name}'")
@@ -301,7 +304,6 @@ class RangedDownload:
             response.headers.get("Content-Range"), start, stop, asset.size
         ):
             raise DownloadError(f"Storage sent the wrong byte range of '{asset.name}'.")
-        answered = response.headers.get("ETag")
         if answered:
             if etag is not None and answered != etag:
                 raise AssetChanged(f"'{asset.name}' changed since the partial download")

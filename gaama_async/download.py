@@ -76,23 +76,43 @@ async def _download_ranged(
     progress: ProgressCallback | None,
 ) -> Path:
     file = ResumableFile(target.path)
+    try:
+        try:
+            await _fetch_ranges(http, target, file, limiter, part_size, progress)
+        except RangesIgnored:
+            if len(target.pieces) == 1:
+                return await _download_whole(http, target, limiter, progress)
+            # Storage ignores ranges: fetch each part whole, one request per part.
+            whole_parts = max(p.size for p in target.pieces)
+            await _fetch_ranges(http, target, file, limiter, whole_parts, progress)
+        return await file.commit()
+    finally:
+        await file.close()
+
+
+async def _fetch_ranges(
+    http: GitHubHTTP,
+    target: DownloadTarget,
+    file: ResumableFile,
+    limiter: anyio.CapacityLimiter,
+    part_size: int,
+    progress: ProgressCallback | None,
+) -> None:
+    """Fill ``file`` with ``target``'s bytes in ranges of ``part_size``, verified; a
+    ``RangesIgnored`` leaves nothing on disk."""
     download = RangedDownload(
         http, target, file, limiter=limiter, part_size=part_size, progress=progress
     )
     try:
-        try:
-            await http.retry.run(
-                download.attempt,
-                what=f"Downloading '{target.label}'",
-                moved=download.bytes_done,
-                advice=RESUME_ADVICE,
-            )
-        except RangesIgnored:
-            await download.discard()
-            return await _download_whole(http, target, limiter, progress)
-        return await file.commit()
-    finally:
-        await file.close()
+        await http.retry.run(
+            download.attempt,
+            what=f"Downloading '{target.label}'",
+            moved=download.bytes_done,
+            advice=RESUME_ADVICE,
+        )
+    except RangesIgnored:
+        await download.discard()
+        raise
 
 
 async def _fetch_whole(

@@ -18,10 +18,18 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_shared_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Tests count requests: a cache shared between them would answer for the server.
-    tests/test_cache.py turns it on where it is the subject."""
+
+    The cache is off (tests/test_cache.py turns it on where it is the subject, in its own
+    folder), and the platform's default cache folder is moved into a folder of this test, so
+    a test that unsets ``GAAMA_CACHE_DIR`` still never reads or writes the user's cache. The
+    environment is inherited by the CLI processes some tests start.
+    """
     monkeypatch.setenv("GAAMA_CACHE_DIR", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     monkeypatch.delenv("GAAMA_OFFLINE", raising=False)
 
 

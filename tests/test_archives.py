@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import struct
@@ -161,7 +162,7 @@ def test_members_aimed_at_gaama_or_at_verified_files_are_refused(
     (out / "weights.bin").write_bytes(b"verified")
 
     with pytest.raises(UnsafeArchiveError, match=r"gaama.s folder|just downloaded"):
-        extract_zip(archive, out, ArchiveLimits(), protected=["weights.bin"])
+        extract_zip(archive, out, ArchiveLimits(), protected={"weights.bin": None})
 
     assert (out / ".gaama" / "record.json").read_bytes() == b"record"
     assert (out / "weights.bin").read_bytes() == b"verified"
@@ -185,3 +186,18 @@ async def test_download_extraction_does_not_follow_a_planted_folder_link(
 
     assert os.listdir(elsewhere) == []
     assert listing(out) == ["bundle.zip", "model"]
+
+
+def test_a_member_identical_to_a_verified_file_is_left_alone(tmp_path: Path) -> None:
+    """gaama 0.7.2's {tag}.zip bundles the release's own files: same bytes, nothing to do."""
+    out = tmp_path / "out"
+    out.mkdir()
+    archive = _zip(out / "m.zip", {"weights.bin": b"verified", "extra.txt": b"x"})
+    (out / "weights.bin").write_bytes(b"verified")
+    before = (out / "weights.bin").stat()
+    digest = hashlib.sha256(b"verified").hexdigest()
+
+    extracted = extract_zip(archive, out, ArchiveLimits(), protected={"weights.bin": digest})
+
+    assert extracted == [out / "extra.txt"]
+    assert (out / "weights.bin").stat().st_ino == before.st_ino

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from helpers import FAST_RETRY, REPO, TOKEN, listing, sha256_file
+from helpers import (
+    FAST_RETRY,
+    REPO,
+    TOKEN,
+    listing,
+    partial_files,
+    sha256_file,
+    storage_requests,
+)
 
 from gaama_async import (
     AssetConflictError,
@@ -23,10 +31,6 @@ from gaama_async.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from gaama_async.server import Fault, ReleaseServer
 
 pytestmark = pytest.mark.anyio
-
-
-def _partials(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.name.endswith((".gaama-partial", ".partial", ".tmp"))]
 
 
 async def test_wrong_token_raises_authentication_error_without_the_token(
@@ -48,15 +52,16 @@ async def test_token_stays_out_of_repr_logs_errors_and_storage(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     (tmp_path / "f.bin").write_bytes(b"abc" * 1000)
-    server.faults.add(Fault("status", route="storage", status=503))
+    server.faults.add(Fault("status", route="storage", asset="f.bin", status=503))
     await client.publish("v1", [tmp_path / "f.bin"])
     await client.download("v1", tmp_path / "out")
+    assert server.counters.hits("status", "f.bin") == 1  # a retry happened, and was logged
     with pytest.raises(PublishError) as caught:
         await client.publish("v2", [tmp_path / "missing"])
 
     assert TOKEN not in repr(client) and TOKEN not in str(caught.value)
     assert TOKEN not in caplog.text
-    assert server.counters.requests.get("storage", 0) >= 2
+    assert storage_requests(server, "f.bin") == 2
     assert server.counters.storage_requests_with_authorization == 0
 
 
@@ -111,10 +116,11 @@ async def test_failed_upload_removes_the_draft_and_names_the_file(
 ) -> None:
     (tmp_path / "ok.bin").write_bytes(b"fine")
     (tmp_path / "bad.bin").write_bytes(b"doomed" * 10)
-    server.faults.add(Fault("status", route="upload", times=None, status=500))
+    server.faults.add(Fault("status", route="upload", asset="bad.bin", times=None, status=500))
 
     with pytest.raises(TransferError, match=r"bad\.bin|ok\.bin"):
         await client.publish("v1", [tmp_path / "ok.bin", tmp_path / "bad.bin"])
+    assert server.counters.hits("status", "bad.bin") == FAST_RETRY.attempts
 
     server.faults.clear()
     async with aiohttp.ClientSession() as raw:
@@ -128,12 +134,13 @@ async def test_starter_leftover_is_cleared_and_the_upload_retried(
     client: GaAMA, server: ReleaseServer, tmp_path: Path
 ) -> None:
     (tmp_path / "model.bin").write_bytes(b"m" * 5000)
-    server.faults.add(Fault("starter", route="upload", status=502))
+    server.faults.add(Fault("starter", route="upload", asset="model.bin", status=502))
 
     release = await client.publish("v1", [tmp_path / "model.bin"])
 
     assert [a.state for a in release.assets] == ["uploaded", "uploaded"]
-    assert server.counters.requests["api.delete_asset"] >= 1
+    assert server.counters.hits("starter", "model.bin") == 1
+    assert server.counters.requests["api.delete_asset"] == 1  # the leftover, nothing else
 
 
 async def test_corrupt_bytes_are_retried_then_refused(
@@ -143,15 +150,21 @@ async def test_corrupt_bytes_are_retried_then_refused(
     await client.publish("v1", [tmp_path / "w.bin"])
     out = tmp_path / "out"
 
-    server.faults.add(Fault("corrupt", route="storage", after_bytes=5000))
+    server.faults.add(Fault("corrupt", route="storage", asset="w.bin", after_bytes=5000))
     [path] = await client.download("v1", out)
     assert sha256_file(path) == sha256_file(tmp_path / "w.bin")
+    assert server.counters.hits("corrupt", "w.bin") == 1
+    assert storage_requests(server, "w.bin") == 2  # the corrupt copy and the good one
 
     path.unlink()
-    server.faults.add(Fault("corrupt", route="storage", times=None, after_bytes=60_000))
+    server.counters.reset()
+    server.faults.add(
+        Fault("corrupt", route="storage", asset="w.bin", times=None, after_bytes=60_000)
+    )
     with pytest.raises(IntegrityError, match=r"w\.bin"):
         await client.download("v1", out)
-    assert listing(out) == []
+    assert server.counters.hits("corrupt", "w.bin") == 2  # one retry from scratch, then refused
+    assert listing(out) == [] and partial_files(out) == []
 
 
 async def test_a_connection_cut_mid_body_is_retried(
@@ -159,11 +172,13 @@ async def test_a_connection_cut_mid_body_is_retried(
 ) -> None:
     (tmp_path / "w.bin").write_bytes(b"q" * 3_000_000)
     await client.publish("v1", [tmp_path / "w.bin"])
-    server.faults.add(Fault("cut", route="storage", after_bytes=1_000_000))
+    server.faults.add(Fault("cut", route="storage", asset="w.bin", after_bytes=1_000_000))
 
     [path] = await client.download("v1", tmp_path / "out")
 
-    assert path.stat().st_size == 3_000_000 and _partials(tmp_path / "out") == []
+    assert path.read_bytes() == b"q" * 3_000_000 and partial_files(tmp_path / "out") == []
+    assert server.counters.hits("cut", "w.bin") == 1
+    assert storage_requests(server, "w.bin") == 2  # cut, then the rest
 
 
 async def test_direct_200_downloads_work(server: ReleaseServer, tmp_path: Path) -> None:

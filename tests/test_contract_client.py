@@ -12,20 +12,19 @@ from gaama_async import Asset, GaamaError, Release
 from gaama_async._responses import error_for_status, validation_codes
 from gaama_async.upload import UploadSource, _upload_refused
 
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github-recorded"
+# A copy of the recordings lives with the tests (tests/fixtures/github-recorded/README.md), so
+# these tests always run.
+RECORDED = Path(__file__).parent / "fixtures" / "github-recorded"
 
 
 def _exchanges() -> list[dict[str, Any]]:
-    if not RECORDED.is_dir():
-        return []
     found = []
-    for path in sorted(RECORDED.glob("*.json")):
+    for path in sorted(RECORDED.glob("*.normalized.json")):
         found += [dict(e, file=path.name) for e in json.loads(path.read_text())]
     return found
 
 
 EXCHANGES = _exchanges()
-pytestmark = pytest.mark.skipif(not EXCHANGES, reason=f"no recorded fixtures at {RECORDED}")
 
 
 def _ids(kind: str) -> list[Any]:

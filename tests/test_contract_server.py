@@ -20,8 +20,8 @@ from gaama_async.server import ReleaseServer, ServerConfig
 
 pytestmark = pytest.mark.anyio
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = SHARED / "fixtures" / "github-recorded"
+# A copy of the recordings lives with the tests (fixtures/github-recorded/README.md).
+FIXTURES = Path(__file__).parent / "fixtures" / "github-recorded"
 SCENARIOS = ("release-assets", "release-assets-conflict")
 TOKEN = "0000000000000000000000000000000000000001"
 
@@ -77,8 +77,6 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
     config = ServerConfig(root=tmp_path, tokens={TOKEN: "octokit-fixture-user-a"})
     async with ReleaseServer(config) as running:
         yield running

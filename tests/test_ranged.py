@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
-import signal
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
-from helpers import FAST_RETRY, REPO, TOKEN, listing, sha256_file, write_random
+from helpers import (
+    FAST_RETRY,
+    REPO,
+    TOKEN,
+    kill_once_recorded,
+    listing,
+    partial_files,
+    recorded_done,
+    sha256_file,
+    sha256_mismatches,
+    storage_requests,
+    write_random,
+)
 
 from gaama_async import GaAMA, ProgressEvent
-from gaama_async._files import ResumableFile
 from gaama_async._ranges import (
     Segment,
     parse_content_range,
@@ -26,6 +37,8 @@ from gaama_async._resume import ResumeState
 from gaama_async.server import Fault, ReleaseServer
 
 MIB = 1 << 20
+# What a download costs besides the file's own bytes: API JSON and the manifest.
+OVERHEAD = 64 << 10
 
 
 def test_segments_cover_pieces_in_file_order() -> None:
@@ -102,36 +115,46 @@ async def test_large_file_takes_parallel_ranges_and_one_api_call(
     assert listing(tmp_path / "out") == ["weights.bin"]
 
 
+@pytest.fixture
+def caplog_warnings(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """The client's warnings, for sha256_mismatches(): a resume test fails on any."""
+    caplog.set_level(logging.WARNING, logger="gaama_async")
+    return caplog
+
+
 async def test_a_cut_mid_range_continues_from_the_last_byte(
-    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path, caplog_warnings: pytest.LogCaptureFixture
 ) -> None:
     digest = await _published(ranged, tmp_path, 12 * MIB)
-    server.faults.add(Fault("cut", route="storage", times=3, after_bytes=3 * MIB + 77))
+    cut = Fault("cut", route="storage", asset="weights.bin", times=3, after_bytes=3 * MIB + 77)
+    server.faults.add(cut)
     server.counters.reset()
 
     [path] = await ranged.download("v1", tmp_path / "out")
 
     assert sha256_file(path) == digest
-    assert server.counters.faults_injected["cut"] == 3
+    assert server.counters.hits("cut", "weights.bin") == cut.hits == 3
+    assert storage_requests(server, "weights.bin") == 3 + 3  # three ranges, three continued
     # Restarting each cut range from its start would re-send 3 x 3 MiB. Continuing re-sends
     # only what was lost in flight: the reset connection discards its unread socket buffer.
     assert server.counters.bytes_sent < 12 * MIB + 3 * MIB
+    assert sha256_mismatches(caplog_warnings) == []  # no wrong offsets hidden by a refetch
 
 
 async def test_an_expired_signed_url_is_resolved_again_once(
     ranged: GaAMA, server: ReleaseServer, tmp_path: Path
 ) -> None:
     digest = await _published(ranged, tmp_path, 20 * MIB)
-    server.faults.add(Fault("expire", route="storage", times=2))
+    server.faults.add(Fault("expire", route="storage", asset="weights.bin", times=2))
     server.counters.reset()
 
     [path] = await ranged.download("v1", tmp_path / "out")
 
     assert sha256_file(path) == digest
-    expired = server.counters.faults_injected["expire"]
-    assert expired == 2
-    assert server.counters.requests["api.download_asset"] <= 2 + expired
-    assert server.counters.requests["storage"] >= 1 + 5 + expired
+    assert server.counters.hits("expire", "weights.bin") == 2
+    # One URL for the manifest, one for the file, one fresh one per expiry at most.
+    assert server.counters.requests["api.download_asset"] <= 1 + 1 + 2
+    assert storage_requests(server, "weights.bin") == 5 + 2
 
 
 async def _interrupt_at(client: GaAMA, out: Path, fraction: float, total: int) -> None:
@@ -155,7 +178,7 @@ async def _interrupt_at(client: GaAMA, out: Path, fraction: float, total: int) -
 
 
 async def test_an_interrupted_download_resumes_without_refetching(
-    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path, caplog_warnings: pytest.LogCaptureFixture
 ) -> None:
     size = 24 * MIB
     digest = await _published(ranged, tmp_path, size)
@@ -163,31 +186,39 @@ async def test_an_interrupted_download_resumes_without_refetching(
     out = tmp_path / "out"
     await _interrupt_at(ranged, out, 0.5, size)
     assert not (out / "weights.bin").exists()
-    assert ResumableFile(out / "weights.bin").state_path.exists()
+    done = recorded_done(out)
+    assert size * 0.3 < done < size
     server.config.bandwidth = None
     server.counters.reset()
 
     [path] = await ranged.download("v1", out)
 
     assert sha256_file(path) == digest
-    assert server.counters.bytes_sent <= size * 0.5 + size * 0.02 + 4 * MIB
-    assert listing(out) == ["weights.bin"]
+    assert sha256_mismatches(caplog_warnings) == []  # right first time, no hidden refetch
+    assert server.counters.bytes_sent <= size - done + OVERHEAD  # only what was missing
+    assert listing(out) == ["weights.bin"] and partial_files(out) == []
 
 
 async def test_a_changed_asset_restarts_cleanly(
-    ranged: GaAMA, server: ReleaseServer, tmp_path: Path
+    ranged: GaAMA, server: ReleaseServer, tmp_path: Path, caplog_warnings: pytest.LogCaptureFixture
 ) -> None:
     size = 24 * MIB
     await _published(ranged, tmp_path, size, seed=1)
     server.config.bandwidth = 16 * MIB
     out = tmp_path / "out"
     await _interrupt_at(ranged, out, 0.4, size)
+    assert recorded_done(out) > 0
     server.config.bandwidth = None
     new_digest = await _published(ranged, tmp_path, size, seed=2)
+    server.counters.reset()
 
     [path] = await ranged.download("v1", out)
 
     assert sha256_file(path) == new_digest
+    # The change is seen before any old byte is trusted: one clean copy, no discarded one.
+    assert sha256_mismatches(caplog_warnings) == []
+    assert server.counters.bytes_sent <= size + OVERHEAD
+    assert partial_files(out) == []
 
 
 async def test_sigkill_at_random_points_then_finish_gives_identical_bytes(
@@ -201,25 +232,19 @@ async def test_sigkill_at_random_points_then_finish_gives_identical_bytes(
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GAAMA_API_URL": server.api_url}
     command = [sys.executable, "-m", "gaama_async", "download", REPO, "--dir", str(out), "-q"]
     rng = random.Random(int(os.environ.get("GAAMA_KILL_SEED", "7")))
-    partial = ResumableFile(out / "weights.bin").path
-    resumed_from = []
-    for _ in range(5):
-        process = await anyio.open_process(command, env=env)
-        with anyio.fail_after(30):  # wait for the transfer to start, however slow start-up is
-            while not partial.exists() and process.returncode is None:
-                await anyio.sleep(0.02)
-        await anyio.sleep(rng.uniform(0.05, 0.5))
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-        await process.aclose()
-        if (out / "weights.bin").exists():  # finished before the kill: it must be whole
-            break
-        resumed_from.append(partial.exists())
+    done = 0
+    for _ in range(5):  # each run is killed once it has added a random 0.25-2 MiB on disk
+        target = done + rng.randrange(MIB // 4, 2 * MIB)
+        done = await kill_once_recorded(command, env, out, target)
+        assert done >= target  # what the killed run recorded survives into the next one
+        assert not (out / "weights.bin").exists()
     server.config.bandwidth = None
+    server.counters.reset()
 
     result = await anyio.run_process(command, env=env, check=False)
 
     assert result.returncode == 0, result.stderr.decode()
-    assert sum(resumed_from) >= 3, resumed_from
     assert sha256_file(out / "weights.bin") == digest
-    assert listing(out) == ["weights.bin"]
+    assert "sha256 mismatch" not in result.stderr.decode()
+    assert server.counters.bytes_sent <= size - done + OVERHEAD
+    assert listing(out) == ["weights.bin"] and partial_files(out) == []

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -83,6 +83,18 @@ class Asset:
     updated_at: str
     blob: str | None
     download_count: int = 0
+
+
+def _plain(state: _State) -> dict[str, Any]:
+    """``asdict(state)`` without its recursive deep copies, which made every save cost
+    O(assets) times a large constant (a 1000-asset release took minutes to publish): every
+    record holds only str, int, bool and None, so ``vars`` is the same dict, shallowly."""
+    return {
+        **vars(state),
+        "repos": [vars(r) for r in state.repos],
+        "releases": [vars(r) for r in state.releases],
+        "assets": [vars(a) for a in state.assets],
+    }
 
 
 @dataclass
@@ -183,7 +195,7 @@ class Store:
         self._state.releases = list(self._releases.values())
         self._state.assets = list(self._assets.values())
         tmp = self._file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(self._state)), "utf-8")
+        tmp.write_text(json.dumps(_plain(self._state)), "utf-8")
         os.replace(tmp, self._file)
 
     def _next_id(self, kind: str) -> int:

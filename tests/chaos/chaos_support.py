@@ -17,12 +17,12 @@ import random
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gaama_async.server import Fault, ReleaseServer
-from gaama_async.server.storage import STORAGE_PREFIX
+from gaama_async.server.storage import HOP_PREFIX, STORAGE_PREFIX
 
 OWNER = "chaos"
 MIB = 1 << 20
@@ -40,6 +40,11 @@ def chaos_seed() -> int:
 def chaos_scale() -> float:
     """``GAAMA_CHAOS_SCALE`` multiplies the number of transfers (default 1)."""
     return float(os.environ.get("GAAMA_CHAOS_SCALE", "1"))
+
+
+# clock_skew stays out of the mix: it shifts the whole server for the rest of the run, which
+# wants a run of its own (tests/test_core_rules.py and tests/test_storage_faults.py have it).
+SPLIT = "*.part*"  # the assets of files split into parts; whole files end in .bin
 
 
 def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
@@ -72,6 +77,26 @@ def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
               delay=rng.uniform(0.02, 0.2), probability=0.02, **forever),
         Fault("slow", route="*", delay=rng.uniform(0.01, 0.1), probability=0.02, **forever),
     ]  # fmt: skip
+    faults += [
+        # Kinds real storage and proxies show: a reset, a body short of its Content-Length,
+        # a Range answered 200, a blob whose ETag changed, one more redirect, an HTML page.
+        Fault("reset", route="storage", after_bytes=rng.randrange(1, 128 * KIB),
+              probability=0.01, **forever),
+        Fault("short", route="storage", after_bytes=rng.randrange(0, 128 * KIB),
+              probability=0.01, **forever),
+        Fault("redirect", route="storage", probability=0.01, **forever),
+        Fault("missing", route="storage", probability=0.01, **forever),
+        Fault("moved", route="api.*", probability=0.005, **forever),
+        *(
+            Fault(action, route="storage", asset=assets, probability=probability, **forever)
+            for action, probability in (("ignore_range", 0.03), ("change", 0.005),
+                                        ("html", 0.005))
+            for assets in ("*.bin", SPLIT)
+        ),
+        # An upload the server stops reading: the client's read timeout (1.5 s) must end it.
+        Fault("stall_upload", route="upload", after_bytes=rng.randrange(0, 64 * KIB),
+              probability=0.005, **forever),
+    ]  # fmt: skip
     for after in (rng.randrange(1, 64 * KIB), rng.randrange(64 * KIB, 300 * KIB)):
         faults.append(Fault("cut", route="storage", after_bytes=after, probability=0.02,
                             **forever))  # fmt: skip
@@ -82,6 +107,51 @@ def fault_mix(rng: random.Random, rate: float = 2.0) -> list[Fault]:
     for fault in faults:
         fault.probability = min(1.0, fault.probability * rate)
     return faults
+
+
+def fault_kind(fault: Fault) -> str:
+    """The kind a fault counts under: its action, the origin and the assets it is aimed at.
+
+    ``cut@upload`` and ``cut@storage`` are different things for the client to survive, and
+    so are ``html@storage[*.bin]`` (whole files) and ``html@storage[*.part*]`` (split ones).
+    """
+    aimed = "" if fault.asset is None else f"[{fault.asset}]"
+    return f"{fault.action}@{fault.route.rstrip('.*') or 'any'}{aimed}"
+
+
+class Coverage:
+    """Makes sure every kind of the mix fires and is survived at least once in a run.
+
+    The mix is random; a rare kind (a primary limit, a corrupt body) may by chance never fire,
+    or only on transfers that then failed. Before each round of the second half of the run,
+    :meth:`top_up` adds one certain (``times=1``) copy of every kind not yet survived, unless
+    one is still waiting to fire.
+    """
+
+    def __init__(self, server: ReleaseServer, mix: list[Fault]) -> None:
+        self.faults = server.faults
+        self.templates: dict[str, Fault] = {}
+        for fault in mix:
+            self.templates.setdefault(fault_kind(fault), fault)
+        self.added: list[Fault] = []
+        self._pending: dict[str, Fault] = {}
+
+    def top_up(self, survived: Counter[str]) -> None:
+        for kind, template in self.templates.items():
+            waiting = self._pending.get(kind)
+            if survived[kind] or (waiting is not None and waiting.hits == 0):
+                continue
+            sure = replace(template, times=1, probability=1.0, hits=0)
+            self._pending[kind] = self.faults.add(sure)
+            self.added.append(sure)
+
+
+def fired(faults: list[Fault]) -> Counter[str]:
+    """How many requests each kind hit (the server's own count on every Fault)."""
+    counts: Counter[str] = Counter()
+    for fault in faults:
+        counts[fault_kind(fault)] += fault.hits
+    return counts
 
 
 @dataclass(frozen=True)
@@ -96,6 +166,7 @@ class Seen:
     status: int
     fault: tuple[str, int, float | None] | None  # action, status, retry_after
     worker: int | None
+    kind: str | None = None  # fault_kind() of the fault drawn
 
 
 class RequestTap:
@@ -109,7 +180,7 @@ class RequestTap:
         self.seen: list[Seen] = []
         self._repo_ids = repo_ids
         self._starts: dict[object, float] = {}
-        self._faults: dict[object, tuple[str, int, float | None]] = {}
+        self._faults: dict[object, tuple[tuple[str, int, float | None], str]] = {}
         counters, faults = server.counters, server.faults
         opened, take, record = counters.opened, faults.take, counters.record
 
@@ -121,7 +192,7 @@ class RequestTap:
             fault = take(route, applicable, **scope)  # type: ignore[arg-type]
             if fault is not None:
                 drawn = (fault.action, fault.status, fault.retry_after)
-                self._faults[asyncio.current_task()] = drawn
+                self._faults[asyncio.current_task()] = (drawn, fault_kind(fault))
             return fault
 
         def tapped_record(
@@ -130,9 +201,9 @@ class RequestTap:
             task = asyncio.current_task()
             now = time.time()
             start = self._starts.pop(task, now)
-            fault = self._faults.pop(task, None)
+            fault, kind = self._faults.pop(task, (None, None))
             worker = self._worker(path)
-            self.seen.append(Seen(start, now, route, method, path, status, fault, worker))
+            self.seen.append(Seen(start, now, route, method, path, status, fault, worker, kind))
             record(route, method, path, status, had_authorization=had_authorization)
 
         counters.opened = tapped_opened  # type: ignore[method-assign]
@@ -142,7 +213,8 @@ class RequestTap:
     def _worker(self, path: str) -> int | None:
         if match := re.match(rf"/repos/{OWNER}/w(\d+)/", path):
             return int(match.group(1))
-        if match := re.match(rf"(?:/repositories|{re.escape(STORAGE_PREFIX)})/(\d+)/", path):
+        storage = f"(?:{re.escape(HOP_PREFIX)})?{re.escape(STORAGE_PREFIX)}"  # a redirect hop
+        if match := re.match(rf"(?:/repositories|{storage})/(\d+)/", path):
             return self._repo_ids.get(int(match.group(1)))
         return None
 
@@ -211,6 +283,15 @@ def faults_between(seen: list[Seen], worker: int, start: float, end: float) -> C
     )
 
 
+def kinds_between(seen: list[Seen], worker: int, start: float, end: float) -> set[str]:
+    """Fault kinds (fault_kind) in ``worker``'s requests that ended inside ``[start, end]``."""
+    return {
+        s.kind
+        for s in seen
+        if s.kind is not None and s.worker == worker and start <= s.end <= end + TOLERANCE
+    }
+
+
 def retried_requests(seen: list[Seen]) -> int:
     """Failed requests (fault or error status) that the same caller sent again later."""
     later: Counter[tuple[object, ...]] = Counter()
@@ -251,6 +332,7 @@ class Tally:
 
     transfers: Counter[str] = field(default_factory=Counter)
     verified: int = 0
+    survived: Counter[str] = field(default_factory=Counter)  # kind -> verified transfers
     failures: Counter[str] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     failed_dirs: set[Path] = field(default_factory=set)

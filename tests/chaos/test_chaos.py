@@ -18,6 +18,7 @@ from chaos_support import (
     KIB,
     MIB,
     OWNER,
+    Coverage,
     RequestTap,
     Seen,
     Tally,
@@ -27,6 +28,8 @@ from chaos_support import (
     early_requests,
     fault_mix,
     faults_between,
+    fired,
+    kinds_between,
     retried_requests,
     unattributed,
     write_source,
@@ -54,8 +57,23 @@ RETRY = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.1)
 # Which injected faults make which error acceptable (the transfer saw at least this many).
 ACCEPTABLE = {
     IntegrityError: ({"corrupt"}, 2),  # corrupted on the try and on the retry from scratch
-    DownloadError: ({"cut", "status", "expire", "stall", "corrupt"}, RETRY.attempts),
-    PublishError: ({"cut", "status", "starter"}, RETRY.attempts),
+    DownloadError: (
+        {
+            "cut",
+            "status",
+            "expire",
+            "stall",
+            "corrupt",
+            "reset",
+            "short",
+            "ignore_range",
+            "change",
+            "redirect",
+            "html",
+        },
+        RETRY.attempts,
+    ),
+    PublishError: ({"cut", "status", "starter", "stall_upload"}, RETRY.attempts),
 }
 
 
@@ -78,14 +96,17 @@ def _client(server: ReleaseServer, worker: int) -> GaAMA:
 
 
 def _sizes(rng: random.Random) -> list[int]:
-    """1 to 4 files: mostly KBs, some empty, about a quarter a few MiB (split into parts)."""
+    """1 to 4 files: mostly KBs, some empty, some in ranges of PART_SIZE, about a fifth a few
+    MiB (split into parts)."""
     sizes = []
     for _ in range(rng.randint(1, 4)):
         kind = rng.random()
         if kind < 0.05:
             sizes.append(0)
-        elif kind < 0.75:
+        elif kind < 0.65:
             sizes.append(rng.randint(1, 96 * KIB))
+        elif kind < 0.8:
+            sizes.append(rng.randint(PART_SIZE + 1, MAX_ASSET_SIZE))
         else:
             sizes.append(rng.randint(2 * MIB, 4 * MIB))
     return sizes
@@ -94,13 +115,18 @@ def _sizes(rng: random.Random) -> list[int]:
 class Workload:
     """One worker: publish a release, download it back, check; round after round."""
 
-    def __init__(self, worker: int, root: Path, tap: RequestTap, tally: Tally, seed: int):
+    def __init__(
+        self, worker: int, root: Path, tap: RequestTap, tally: Tally, seed: int, cover: Coverage
+    ) -> None:
         self.worker, self.root, self.tap, self.tally = worker, root, tap, tally
+        self.coverage = cover
         self.rng = random.Random(seed * 1000 + worker)
         self.sources: dict[Path, dict[str, str]] = {}  # download dir -> name -> sha256
 
     async def run(self, client: GaAMA, rounds: int) -> None:
         for number in range(rounds):
+            if number >= rounds // 2:  # the first half is the random mix alone
+                self.coverage.top_up(self.tally.survived)
             await self.round(client, number)
 
     async def round(self, client: GaAMA, number: int) -> None:
@@ -112,22 +138,33 @@ class Workload:
             digests[name] = write_source(source / name, size, self.rng)
         tag = f"r{number}"
         paths = [source / name for name in digests]
-        if await self.attempt("upload", len(paths), client.publish(tag, paths)) is None:
+        published = await self.attempt("upload", len(paths), client.publish(tag, paths))
+        if published is None:
             return
+        self.survived(published[1])  # publish checks size and digest of every asset
         out = self.root / "out" / f"w{self.worker}" / tag
         self.sources[out] = digests
         got = await self.attempt("download", len(paths), client.download(tag, out))
         if got is None:
             self.tally.failed_dirs.add(out)
             return
-        names = {Path(p).name: sha256_file(Path(p)) for p in got}
+        names = {Path(p).name: sha256_file(Path(p)) for p in got[0]}  # type: ignore[attr-defined]
         if names != digests:
             self.tally.unexpected.append(f"w{self.worker} {tag}: wrong files {sorted(names)}")
         else:
             self.tally.verified += len(paths)
+            self.survived(got[1])
 
-    async def attempt(self, kind: str, count: int, call: object) -> object | None:
-        """Await ``call``; a failure is checked against the faults this worker saw meanwhile."""
+    def survived(self, kinds: set[str]) -> None:
+        """Credit each fault kind this verified transfer went through."""
+        for kind in kinds:
+            self.tally.survived[kind] += 1
+
+    async def attempt(self, kind: str, count: int, call: object) -> tuple[object, set[str]] | None:
+        """Await ``call``; a failure is checked against the faults this worker saw meanwhile.
+
+        Returns the result and the fault kinds the transfer went through.
+        """
         self.tally.transfers[kind] += count
         started = time.time()
         try:
@@ -144,7 +181,7 @@ class Workload:
             return None
         if kind == "upload":
             self.tally.verified += count  # publish checks size and digest of every asset
-        return result
+        return result, kinds_between(self.tap.seen, self.worker, started, time.time())
 
 
 async def _repo_ids(server: ReleaseServer) -> dict[int, int]:
@@ -178,7 +215,8 @@ def _bad_files(tally: Tally, sources: dict[Path, dict[str, str]]) -> list[str]:
 
 
 def _summary(seed: int, tally: Tally, server: ReleaseServer, tap: RequestTap, waits: WaitLog,
-             corrupt: int, early: int, elapsed: float) -> str:  # fmt: skip
+             corrupt: int, early: int, elapsed: float, kinds: dict[str, tuple[int, int]],
+             topped_up: int) -> str:  # fmt: skip
     faults = dict(sorted(server.counters.faults_injected.items()))
     return "\n".join(
         [
@@ -193,6 +231,9 @@ def _summary(seed: int, tally: Tally, server: ReleaseServer, tap: RequestTap, wa
             f"  waits          {len(waits.waits)} logged by the clients, early requests {early}",
             f"  failures       {dict(tally.failures) or 0}, unexpected {len(tally.unexpected)}",
             f"  corrupt files  {corrupt}",
+            f"  per kind       fired / survived by a verified transfer ({topped_up} certain "
+            "copies added for kinds the random mix had not yet covered):",
+            *(f"    {kind:30} {hit:4} / {ok}" for kind, (hit, ok) in sorted(kinds.items())),
         ]
     )
 
@@ -213,9 +254,11 @@ async def test_chaos_transfers_end_verified_or_with_the_right_error(
             tap = RequestTap(server, await _repo_ids(server))
             rng = random.Random(seed)
             server.faults.seed(seed)
-            for fault in fault_mix(rng):
+            mix = fault_mix(rng)
+            for fault in mix:
                 server.faults.add(fault)
-            workloads = [Workload(w, tmp_path, tap, tally, seed) for w in range(WORKERS)]
+            coverage = Coverage(server, mix)
+            workloads = [Workload(w, tmp_path, tap, tally, seed, coverage) for w in range(WORKERS)]
             async with anyio.create_task_group() as group:
                 for workload in workloads:
                     client = _client(server, workload.worker)
@@ -224,8 +267,11 @@ async def test_chaos_transfers_end_verified_or_with_the_right_error(
             sources = {k: v for w in workloads for k, v in w.sources.items()}
             bad = _bad_files(tally, sources)
             early = early_requests(tap.seen, SECONDARY_WAIT)
+            hits = fired(mix + coverage.added)
+            kinds = {k: (hits[k], tally.survived[k]) for k in coverage.templates}
             summary = _summary(seed, tally, server, tap, waits, len(bad), len(early),
-                               time.monotonic() - started)  # fmt: skip
+                               time.monotonic() - started, kinds,
+                               len(coverage.added))  # fmt: skip
     finally:
         logging.getLogger("gaama_async").removeHandler(waits)
     with capsys.disabled():
@@ -234,6 +280,9 @@ async def test_chaos_transfers_end_verified_or_with_the_right_error(
             print("  !", line)
 
     assert sum(tally.transfers.values()) >= 200 * min(1.0, chaos_scale())
+    # Every kind of fault in the mix fired, and some transfer that met it ended verified.
+    assert {k: v for k, v in kinds.items() if 0 in v} == {}
+    assert sum(hits.values()) == sum(server.counters.faults_injected.values())
     assert bad == []
     assert tally.unexpected == []
     assert early == []
