@@ -526,7 +526,11 @@ class ResumableFile:
         """The saved state record, if any."""
         return await read_private_file(self.final.parent, self._state)
 
-    async def save_state(self, data: bytes) -> None:
+    async def save_state(self, data: bytes, *, flush: bool = False) -> None:
+        """Save the resume record; with ``flush``, first push the bytes written so far to
+        the disk, so the ``fsync`` before the final rename has little left to wait for."""
+        if flush and self._fd >= 0:
+            await in_pool(os.fdatasync, self._fd)
         await write_private_file(self.final.parent, self._state, data, durable=False)
 
     async def open(self, size: int, *, fresh: bool) -> None:

@@ -326,6 +326,6 @@ class RangedDownload:
         if self._unsaved >= self._checkpoint_every and not self._saving:
             self._saving, self._unsaved = True, 0
             try:
-                await self.file.save_state(self._state.to_bytes())
+                await self.file.save_state(self._state.to_bytes(), flush=True)
             finally:
                 self._saving = False
