@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
-from gaama_async import RetryPolicy
+from gaama_async import GaAMA, ProgressEvent, RetryPolicy
 from gaama_async._resume import ResumeState
 from gaama_async.server import ReleaseServer
 from gaama_async.server.counters import RequestRecord
@@ -159,3 +159,24 @@ class RequestStarts:
 
         counters.opened = tapped_opened  # type: ignore[method-assign]
         counters.record = tapped_record  # type: ignore[method-assign]
+
+
+async def interrupt_download(client: GaAMA, out: Path, at: int, tag: str = "v1") -> None:
+    """Run a download and cancel it once ``at`` bytes have arrived (by its progress events)."""
+    seen = 0
+    enough = anyio.Event()
+
+    def progress(event: ProgressEvent) -> None:
+        nonlocal seen
+        if event.kind == "advance":
+            seen += event.bytes
+            if seen >= at:
+                enough.set()
+
+    client.progress = progress
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.download, tag, out)
+            await enough.wait()
+            group.cancel_scope.cancel()
+    client.progress = None

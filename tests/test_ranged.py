@@ -14,6 +14,7 @@ from helpers import (
     FAST_RETRY,
     REPO,
     TOKEN,
+    interrupt_download,
     kill_once_recorded,
     listing,
     partial_files,
@@ -24,7 +25,7 @@ from helpers import (
     write_random,
 )
 
-from gaama_async import GaAMA, ProgressEvent
+from gaama_async import GaAMA
 from gaama_async._ranges import (
     Segment,
     parse_content_range,
@@ -157,26 +158,6 @@ async def test_an_expired_signed_url_is_resolved_again_once(
     assert storage_requests(server, "weights.bin") == 5 + 2
 
 
-async def _interrupt_at(client: GaAMA, out: Path, fraction: float, total: int) -> None:
-    """Run a download and cancel it once ``fraction`` of ``total`` bytes have arrived."""
-    seen = 0
-    enough = anyio.Event()
-
-    def progress(event: ProgressEvent) -> None:
-        nonlocal seen
-        if event.kind == "advance":
-            seen += event.bytes
-            if seen >= fraction * total:
-                enough.set()
-
-    client.progress = progress
-    async with anyio.create_task_group() as group:
-        group.start_soon(client.download, "v1", out)
-        await enough.wait()
-        group.cancel_scope.cancel()
-    client.progress = None
-
-
 async def test_an_interrupted_download_resumes_without_refetching(
     ranged: GaAMA, server: ReleaseServer, tmp_path: Path, caplog_warnings: pytest.LogCaptureFixture
 ) -> None:
@@ -184,7 +165,7 @@ async def test_an_interrupted_download_resumes_without_refetching(
     digest = await _published(ranged, tmp_path, size)
     server.config.bandwidth = 16 * MIB
     out = tmp_path / "out"
-    await _interrupt_at(ranged, out, 0.5, size)
+    await interrupt_download(ranged, out, int(0.5 * size))
     assert not (out / "weights.bin").exists()
     done = recorded_done(out)
     assert size * 0.3 < done < size
@@ -206,7 +187,7 @@ async def test_a_changed_asset_restarts_cleanly(
     await _published(ranged, tmp_path, size, seed=1)
     server.config.bandwidth = 16 * MIB
     out = tmp_path / "out"
-    await _interrupt_at(ranged, out, 0.4, size)
+    await interrupt_download(ranged, out, int(0.4 * size))
     assert recorded_done(out) > 0
     server.config.bandwidth = None
     new_digest = await _published(ranged, tmp_path, size, seed=2)

@@ -19,6 +19,7 @@ from helpers import (
     FAST_RETRY,
     REPO,
     TOKEN,
+    interrupt_download,
     listing,
     partial_files,
     recorded_done,
@@ -28,7 +29,7 @@ from helpers import (
     write_random,
 )
 
-from gaama_async import GaAMA, GaamaError, ProgressEvent, TransferError
+from gaama_async import GaAMA, GaamaError, TransferError
 from gaama_async.server import Fault, ReleaseServer
 
 pytestmark = pytest.mark.anyio
@@ -142,34 +143,13 @@ async def test_a_range_of_a_split_file_answered_with_the_whole_part_still_gives_
     assert sha256_mismatches(caplog) == []
 
 
-async def _interrupt(client: GaAMA, out: Path, at: int) -> None:
-    """Cancel a download once ``at`` bytes have arrived."""
-    seen = 0
-    enough = anyio.Event()
-
-    def progress(event: ProgressEvent) -> None:
-        nonlocal seen
-        if event.kind == "advance":
-            seen += event.bytes
-            if seen >= at:
-                enough.set()
-
-    client.progress = progress
-    with anyio.fail_after(DEADLINE):
-        async with anyio.create_task_group() as group:
-            group.start_soon(client.download, "v1", out)
-            await enough.wait()
-            group.cancel_scope.cancel()
-    client.progress = None
-
-
 async def test_a_blob_whose_etag_changed_under_a_resume_restarts_cleanly(
     ranged: GaAMA, server: ReleaseServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     digest = await _publish(ranged, tmp_path, LARGE)
     out = tmp_path / "out"
     server.config.bandwidth = 512 * KIB  # per connection: the interruption lands mid-file
-    await _interrupt(ranged, out, LARGE // 3)
+    await interrupt_download(ranged, out, LARGE // 3)
     server.config.bandwidth = None
     assert 0 < recorded_done(out) < LARGE
     server.faults.add(Fault("change", route="storage", asset=NAME))
@@ -306,7 +286,7 @@ async def test_ranges_ignored_under_a_resume_are_not_taken_for_a_changed_blob(
     digest = await _publish(ranged, tmp_path, LARGE)
     out = tmp_path / "out"
     server.config.bandwidth = 512 * KIB
-    await _interrupt(ranged, out, LARGE // 3)
+    await interrupt_download(ranged, out, LARGE // 3)
     server.config.bandwidth = None
     assert 0 < recorded_done(out) < LARGE
     server.faults.add(Fault("ignore_range", route="storage", asset=NAME, times=None))
