@@ -148,11 +148,10 @@ class _UploadAttempt:
     ) -> None:
         self.http, self.release, self.source = http, release, source
         self.name, self.body, self.what = name, body, what
-        self.tries = 0
+        self.sent_before = False  # a later try first looks for what the last one left
 
     async def __call__(self) -> tuple[str, Asset]:
-        self.tries += 1
-        if self.tries > 1:
+        if self.sent_before:
             progress = self.body.progress
             if progress and self.body.sent:
                 progress(ProgressEvent("retry", "upload", self.source.name, 0, self.body.sent))
@@ -160,6 +159,7 @@ class _UploadAttempt:
             if found is not None:
                 sha256 = await _source_sha256(self.source)
                 return sha256, _verified(found, self.source, sha256, self.what)
+        self.sent_before = True
         stored = await _post(self.http, self.release, self.source, self.name, self.body,
                              self.what)  # fmt: skip
         sha256 = self.body.hasher.hexdigest()

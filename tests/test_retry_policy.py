@@ -141,3 +141,25 @@ def test_an_answer_of_the_wrong_shape_is_a_transient_fault_not_a_key_error() -> 
 
     with pytest.raises(TransientError, match="wrong shape"):
         _parse(Release.from_json, {"message": "Moved Permanently"}, "release 'v1'")
+
+
+def test_an_upload_url_on_a_foreign_host_is_refused_before_any_token_goes_there() -> None:
+    from gaama_async import GaamaError
+    from gaama_async._config import Pacing, Timeouts
+    from gaama_async._http import GitHubHTTP
+    from gaama_async._ratelimit import AdaptiveConcurrency
+
+    http = GitHubHTTP(
+        api_url="https://api.github.com",
+        authorization="Bearer secret",
+        retry=RetryPolicy(),
+        pacing=Pacing(),
+        timeouts=Timeouts(),
+        concurrency=AdaptiveConcurrency(4),
+    )
+    http.trust("https://uploads.github.com/repos/o/r/releases/1/assets")
+    assert http.is_trusted("https://uploads.github.com/repos/o/r/releases/1/assets")
+    with pytest.raises(GaamaError, match="refusing to send the token"):
+        http.trust("https://collector.example/repos/o/r/releases/1/assets")
+    assert not http.is_trusted("https://collector.example/x")
+    assert "secret" not in str(http._headers("https://collector.example/x", None))
