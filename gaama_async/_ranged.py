@@ -121,8 +121,12 @@ class RangedDownload:
         limiter: anyio.CapacityLimiter,
         part_size: int,
         progress: ProgressCallback | None,
+        whole_parts: bool = False,
     ) -> None:
         self.target = target
+        # Each part in one request, for storage that ignores ranges: then a 200 to the
+        # request that resumes a part means starting the file over, not a mode switch.
+        self.whole_parts = whole_parts
         self.pieces = list(target.pieces)
         self.file = file
         self.limiter = limiter
@@ -161,6 +165,11 @@ class RangedDownload:
             log.warning("%s; starting over", exc)
             await self.discard()
             raise
+        except RangesIgnored as exc:
+            if not self.whole_parts:
+                raise
+            await self.discard()
+            raise TransientError(f"{exc}, so a part cut short starts over") from exc
         finally:
             with anyio.CancelScope(shield=True):
                 if self._state is not None:

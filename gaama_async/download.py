@@ -84,7 +84,7 @@ async def _download_ranged(
                 return await _download_whole(http, target, limiter, progress)
             # Storage ignores ranges: fetch each part whole, one request per part.
             whole_parts = max(p.size for p in target.pieces)
-            await _fetch_ranges(http, target, file, limiter, whole_parts, progress)
+            await _fetch_ranges(http, target, file, limiter, whole_parts, progress, whole=True)
         return await file.commit()
     finally:
         await file.close()
@@ -97,12 +97,15 @@ async def _fetch_ranges(
     limiter: anyio.CapacityLimiter,
     part_size: int,
     progress: ProgressCallback | None,
+    *,
+    whole: bool = False,
 ) -> None:
-    """Fill ``file`` with ``target``'s bytes in ranges of ``part_size``, verified; a
-    ``RangesIgnored`` leaves nothing on disk."""
+    """Fill ``file`` with ``target``'s bytes in ranges of ``part_size`` (``whole``: one
+    request per part), verified; a ``RangesIgnored`` leaves nothing on disk."""
     download = RangedDownload(
-        http, target, file, limiter=limiter, part_size=part_size, progress=progress
-    )
+        http, target, file, limiter=limiter, part_size=part_size, progress=progress,
+        whole_parts=whole,
+    )  # fmt: skip
     try:
         await http.retry.run(
             download.attempt,

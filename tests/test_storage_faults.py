@@ -143,6 +143,30 @@ async def test_a_range_of_a_split_file_answered_with_the_whole_part_still_gives_
     assert sha256_mismatches(caplog) == []
 
 
+async def test_a_part_cut_short_while_ranges_are_ignored_starts_the_file_over(
+    server: ReleaseServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ranges ignored, so each part comes in one request; that request is cut; resuming it
+    gets the whole part again (200): the file starts over instead of failing. One
+    connection, so the three faults meet the requests in this order."""
+    part = NAME + ".part001"
+    async with GaAMA(
+        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, part_size=PART_SIZE,
+        write_interval=0, max_asset_size=LARGE // 2, max_concurrency=1,
+    ) as split:  # fmt: skip
+        digest = await _publish(split, tmp_path, LARGE)
+        for action, options in (("ignore_range", {}), ("cut", {"after_bytes": 100 * KIB}),
+                                ("ignore_range", {})):  # fmt: skip
+            server.faults.add(Fault(action, route="storage", asset=part, **options))  # type: ignore[arg-type]
+        with anyio.fail_after(DEADLINE):
+            [path] = await split.download("v1", tmp_path / "out")
+
+    assert server.counters.hits("ignore_range", part) == 2
+    assert server.counters.hits("cut", part) == 1
+    assert sha256_file(path) == digest
+    assert sha256_mismatches(caplog) == []
+
+
 async def test_a_blob_whose_etag_changed_under_a_resume_restarts_cleanly(
     ranged: GaAMA, server: ReleaseServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
