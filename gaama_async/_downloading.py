@@ -183,7 +183,7 @@ async def _extract_archives(
 
 
 async def download_offline(
-    cache: ContentCache | None, ctx: Context, request: DownloadRequest
+    ctx: Context, cache: ContentCache | None, request: DownloadRequest
 ) -> list[Path]:
     """Serve a download from the cache alone; say exactly what is missing."""
     tag, repo = request.tag, ctx.repo

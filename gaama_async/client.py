@@ -390,7 +390,7 @@ class GaAMA:
         extract = self.extract_zips_by_default if extract_zips is None else extract_zips
         request = DownloadRequest(tag, Path(path), include, exclude, extract, self.archive_limits)
         if self.offline:
-            return await download_offline(self.cache, self._ctx, request)
+            return await download_offline(self._ctx, self.cache, request)
         return await download_release(self._ctx, self.cache, request)
 
     async def download_many(self, specs: Iterable[DownloadSpec]) -> list[list[Path]]:
