@@ -105,6 +105,17 @@ class _State:
     releases: list[Release] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
     latest_counter: int = 0
+    # Lightweight git tags by repository id (as a string, for JSON): tag name to commit sha.
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def fake_commit_sha(repo_id: int, tag: str) -> str:
+    """The commit a tag points at: the emulator has no git objects, so a stable fake.
+
+    The same repository and tag always give the same 40-hex sha, across restarts and
+    re-creations of the tag; different tags give different shas.
+    """
+    return hashlib.sha1(f"gaama:{repo_id}:{tag}".encode(), usedforsecurity=False).hexdigest()
 
 
 class BlobWriter:
@@ -183,6 +194,7 @@ class Store:
             releases=[Release(**r) for r in raw["releases"]],
             assets=[Asset(**a) for a in raw["assets"]],
             latest_counter=raw.get("latest_counter", 0),
+            tags=raw.get("tags", {}),
         )
 
     def _clean_tmp(self) -> None:
@@ -306,6 +318,32 @@ class Store:
             self._drop_asset(asset)
         del self._releases[release.id]
         self.save()
+
+    # git tags
+
+    def tags(self, repo: Repo) -> dict[str, str]:
+        """The lightweight tags of ``repo``: name to commit sha, sorted by name."""
+        return dict(sorted(self._state.tags.get(str(repo.id), {}).items()))
+
+    def tag_sha(self, repo: Repo, tag: str) -> str | None:
+        """The commit ``tag`` points at, or None when ``repo`` has no such tag."""
+        return self._state.tags.get(str(repo.id), {}).get(tag)
+
+    def ensure_tag(self, repo: Repo, tag: str) -> str:
+        """Create ``tag`` unless it exists (as publishing a release does); return its sha."""
+        tags = self._state.tags.setdefault(str(repo.id), {})
+        if tag not in tags:
+            tags[tag] = fake_commit_sha(repo.id, tag)
+            self.save()
+        return tags[tag]
+
+    def delete_tag(self, repo: Repo, tag: str) -> bool:
+        """Remove ``tag``; False when it did not exist."""
+        tags = self._state.tags.get(str(repo.id), {})
+        if tags.pop(tag, None) is None:
+            return False
+        self.save()
+        return True
 
     # assets
 
