@@ -8,9 +8,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._names import normalize_asset_name
+from .notes import generate_notes, previous_tag, web_repo_url, with_given_body
 from .pagination import choose_page, link_header
 from .render import (
     ASSETS_DOCS,
+    JSON,
     RELEASES_DOCS,
     asset_json,
     http_date,
@@ -89,6 +91,19 @@ def _tag_taken(svc: Services, repo: Repo, tag: str, exclude: int | None, doc: st
         )
 
 
+def _fill_notes(svc: Services, repo: Repo, fields: JSON) -> None:
+    """``generate_release_notes``: ``name`` unless given, and the notes after any ``body``."""
+    tag = fields["tag_name"]
+    notes = generate_notes(
+        web_repo_url(svc.origins.web, repo),
+        tag,
+        previous=previous_tag(svc.store, repo, tag),
+        commitish=fields.get("target_commitish") or "main",
+    )
+    fields["name"] = fields.get("name") or notes.name
+    fields["body"] = with_given_body(fields.get("body"), notes.body)
+
+
 @named("api.create_release")
 async def create_release(request: web.Request) -> web.StreamResponse:
     """POST /repos/{o}/{r}/releases: 201 with ``Location``; only published tags conflict."""
@@ -97,6 +112,8 @@ async def create_release(request: web.Request) -> web.StreamResponse:
     fields = release_fields(await read_json_object(request), creating=True)
     if not fields.get("draft", False):
         _tag_taken(svc, repo, fields["tag_name"], None, "create-a-release")
+    if fields.pop("generate_release_notes", False):
+        _fill_notes(svc, repo, fields)
     release = svc.store.create_release(
         repo, author=_login(request), commit_date=svc.config.commit_date, **fields
     )

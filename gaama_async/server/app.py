@@ -15,7 +15,7 @@ import anyio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import api, moves, refs, repos, root, storage, uploads
+from . import api, moves, notes, refs, repos, root, storage, uploads
 from . import web as web_origin
 from .config import ServerConfig
 from .counters import Counters
@@ -82,7 +82,8 @@ def _enterprise_app(svc: Services) -> web.Application:
 
 
 def _api_routes() -> list[web.RouteDef]:
-    return moves.by_id_routes(api.routes() + repos.routes() + refs.routes() + root.routes())
+    origin = api.routes() + repos.routes() + refs.routes() + notes.routes() + root.routes()
+    return moves.by_id_routes(origin)
 
 
 class ReleaseServer:
