@@ -7,8 +7,9 @@ The CLI form is ``ACTION[@ROUTE][,key=value...]``, e.g. ``cut@storage,asset=mode
 ``api.download_asset`` (``get_asset`` with ``Accept: application/octet-stream``),
 ``api.update_asset``, ``api.delete_asset``, ``api.get_repo``, ``api.update_repo``,
 ``api.rate_limit``, ``api.get_ref`` (``git/ref`` and ``git/refs``), ``api.matching_refs``,
-``api.delete_ref``, ``api.root``, ``api.current_user``, ``api.generate_notes``, ``upload``,
-``storage`` (both signed paths) and ``web.download``; the ``/repositories/{id}/...`` twins
+``api.delete_ref``, ``api.root``, ``api.current_user``, ``api.generate_notes``,
+``api.archive`` (tarball and zipball), ``upload``, ``storage`` (both signed paths),
+``web.download`` and ``web.archive`` (the archive host); the ``/repositories/{id}/...`` twins
 of API routes share their names. Faults are matched in declaration order; the first one that
 applies to the route and passes its ``probability`` draw wins the request.
 

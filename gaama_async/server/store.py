@@ -174,9 +174,12 @@ class Store:
         self.root = root
         self.blobs_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
+        # Archives built for tarball/zipball links (see ``archives``), reusable cache files.
+        self.archives_dir = root / "archives"
         self._file = root / "state.json"
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.archives_dir.mkdir(parents=True, exist_ok=True)
         self._state = self._load()
         self._repos = {(r.owner.lower(), r.name.lower()): r for r in self._state.repos}
         self._releases = {r.id: r for r in self._state.releases}
