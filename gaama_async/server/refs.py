@@ -79,8 +79,7 @@ async def matching_refs(request: web.Request) -> web.StreamResponse:
 async def delete_ref(request: web.Request) -> web.StreamResponse:
     """DELETE git/refs/{ref}: 204, or GitHub's 422 "Reference does not exist".
 
-    Releases on the tag stay as they are (guess: GitHub turns a published release whose tag
-    is deleted back into a draft; not emulated).
+    A published release on the tag becomes a draft again (see ``Store.delete_tag``).
     """
     svc = services(request)
     repo = repo_in_path(request)

@@ -341,10 +341,18 @@ class Store:
         return tags[tag]
 
     def delete_tag(self, repo: Repo, tag: str) -> bool:
-        """Remove ``tag``; False when it did not exist."""
+        """Remove ``tag``; False when it did not exist.
+
+        A published release on the tag goes back to being a draft, as users report of
+        GitHub ("removing the tag simply sets the release back to draft").
+        """
         tags = self._state.tags.get(str(repo.id), {})
         if tags.pop(tag, None) is None:
             return False
+        for release in self.releases(repo):
+            if release.tag_name == tag and not release.draft:
+                release.draft, release.published_at, release.latest_mark = True, None, 0
+                release.updated_at = utc_now()
         self.save()
         return True
 

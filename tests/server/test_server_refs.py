@@ -112,6 +112,17 @@ async def test_deleting_a_tag_answers_204_then_422_reference_does_not_exist(gh: 
     }
 
 
+async def test_deleting_the_tag_of_a_published_release_makes_it_a_draft(gh: Any) -> None:
+    release = await gh.create_release("v1")
+    assert (await _delete(gh, "git/refs/tags/v1"))[0] == 204
+    async with gh.session.get(release["url"]) as response:
+        again = await response.json()
+    assert again["draft"] is True and again["published_at"] is None
+    assert "/releases/tag/untagged-" in again["html_url"] and again["tarball_url"] is None
+    assert (await _get(gh, "releases/tags/v1"))[0] == 404
+    assert (await _get(gh, "releases/latest"))[0] == 404
+
+
 async def test_deleting_a_release_keeps_its_tag(gh: Any) -> None:
     release = await gh.create_release("v1")
     async with gh.session.delete(release["url"]) as response:
