@@ -75,6 +75,12 @@ async def matching_refs(request: web.Request) -> web.StreamResponse:
     return json_response([r for r in _refs(request, repo) if r["ref"].startswith(prefix)])
 
 
+@named("api.matching_refs")
+async def list_refs(request: web.Request) -> web.StreamResponse:
+    """GET git/refs: every reference (PyGithub's ``get_git_refs``); unpaginated here too."""
+    return json_response(_refs(request, repo_in_path(request)))
+
+
 @named("api.delete_ref")
 async def delete_ref(request: web.Request) -> web.StreamResponse:
     """DELETE git/refs/{ref}: 204, or GitHub's 422 "Reference does not exist".
@@ -97,6 +103,7 @@ def routes() -> list[web.RouteDef]:
     """The git-reference routes of the API origin."""
     git = "/repos/{owner}/{repo}/git"
     return [
+        web.get(f"{git}/refs", list_refs),
         web.get(f"{git}/ref/{{ref:.+}}", get_ref),
         web.get(f"{git}/refs/{{ref:.+}}", get_refs_legacy),
         web.get(f"{git}/matching-refs/{{ref:.*}}", matching_refs),

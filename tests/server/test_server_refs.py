@@ -96,6 +96,12 @@ async def test_matching_refs_lists_by_prefix_and_may_be_empty(gh: Any) -> None:
     assert status == 200 and [r["ref"] for r in matches] == ["refs/tags/v1.0", "refs/tags/v1.1"]
     assert len((await _get(gh, "git/matching-refs/tags"))[1]) == 3
     assert await _get(gh, "git/matching-refs/tags/zzz") == (200, [])
+    status, every = await _get(gh, "git/refs")
+    assert status == 200 and [r["ref"] for r in every] == [
+        "refs/tags/v1.0",
+        "refs/tags/v1.1",
+        "refs/tags/w1",
+    ]
 
 
 async def test_deleting_a_tag_answers_204_then_422_reference_does_not_exist(gh: Any) -> None:
@@ -157,6 +163,8 @@ async def test_ref_routes_have_names_for_faults_and_counters(gh: Any) -> None:
     assert requests["api.delete_ref"] == 2
     assert requests["api.get_ref"] == 2
     assert requests["api.matching_refs"] == 1
+    await _get(gh, "git/refs")
+    assert requests["api.matching_refs"] == 2
 
 
 async def test_refs_work_in_the_enterprise_layout(make_server: ServerFactory, make_gh: Any) -> None:
