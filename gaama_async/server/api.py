@@ -8,9 +8,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._names import normalize_asset_name
+from .notes import generate_notes, previous_tag, web_repo_url, with_given_body
 from .pagination import choose_page, link_header
 from .render import (
     ASSETS_DOCS,
+    JSON,
     RELEASES_DOCS,
     asset_json,
     http_date,
@@ -28,21 +30,12 @@ from .service import (
     named,
     not_found,
     read_json_object,
+    repo_in_path,
     services,
 )
 from .storage import serve_blob, signed_url
 from .store import Asset, Release, Repo, utc_now
 from .validation import asset_fields, release_fields
-
-
-def _repo(request: web.Request) -> Repo:
-    svc = services(request)
-    if "repo_id" in request.match_info:
-        repo = svc.store.repo_by_id(int(request.match_info["repo_id"]))
-        if repo is None:
-            raise not_found()
-        return repo
-    return svc.store.repo(request.match_info["owner"], request.match_info["repo"])
 
 
 def _has_push(request: web.Request) -> bool:
@@ -98,17 +91,34 @@ def _tag_taken(svc: Services, repo: Repo, tag: str, exclude: int | None, doc: st
         )
 
 
+def _fill_notes(svc: Services, repo: Repo, fields: JSON) -> None:
+    """``generate_release_notes``: ``name`` unless given, and the notes after any ``body``."""
+    tag = fields["tag_name"]
+    notes = generate_notes(
+        web_repo_url(svc.origins.web, repo),
+        tag,
+        previous=previous_tag(svc.store, repo, tag),
+        commitish=fields.get("target_commitish") or "main",
+    )
+    fields["name"] = fields.get("name") or notes.name
+    fields["body"] = with_given_body(fields.get("body"), notes.body)
+
+
 @named("api.create_release")
 async def create_release(request: web.Request) -> web.StreamResponse:
     """POST /repos/{o}/{r}/releases: 201 with ``Location``; only published tags conflict."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     fields = release_fields(await read_json_object(request), creating=True)
     if not fields.get("draft", False):
         _tag_taken(svc, repo, fields["tag_name"], None, "create-a-release")
+    if fields.pop("generate_release_notes", False):
+        _fill_notes(svc, repo, fields)
     release = svc.store.create_release(
         repo, author=_login(request), commit_date=svc.config.commit_date, **fields
     )
+    if not release.draft:
+        svc.store.ensure_tag(repo, release.tag_name)  # publishing makes the tag if missing
     return _release_response(svc, repo, release, status=201)
 
 
@@ -116,7 +126,7 @@ async def create_release(request: web.Request) -> web.StreamResponse:
 async def list_releases(request: web.Request) -> web.StreamResponse:
     """GET .../releases: newest first, drafts only for push access, paginated."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     releases = [r for r in svc.store.releases(repo) if not r.draft or _has_push(request)]
     page = choose_page(request.query, len(releases))
     data = [release_json(svc.store, svc.origins, repo, r) for r in page.slice(releases)]
@@ -128,7 +138,7 @@ async def list_releases(request: web.Request) -> web.StreamResponse:
 async def get_release(request: web.Request) -> web.StreamResponse:
     """GET .../releases/{id}."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     return _release_response(svc, repo, _release(request, repo))
 
 
@@ -136,7 +146,7 @@ async def get_release(request: web.Request) -> web.StreamResponse:
 async def get_release_by_tag(request: web.Request) -> web.StreamResponse:
     """GET/HEAD .../releases/tags/{tag}: published releases only, drafts are 404."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     release = svc.store.published_by_tag(repo, request.match_info["tag"])
     if release is None:
         raise not_found()
@@ -147,7 +157,7 @@ async def get_release_by_tag(request: web.Request) -> web.StreamResponse:
 async def latest_release(request: web.Request) -> web.StreamResponse:
     """GET .../releases/latest: newest non-draft, non-prerelease release, or 404."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     release = svc.store.latest(repo)
     if release is None:
         raise not_found()
@@ -158,7 +168,7 @@ async def latest_release(request: web.Request) -> web.StreamResponse:
 async def update_release(request: web.Request) -> web.StreamResponse:
     """PATCH .../releases/{id}: publishing a draft switches URLs to the tag form."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     release = _release(request, repo)
     fields = release_fields(await read_json_object(request), creating=False)
     tag = fields.get("tag_name", release.tag_name)
@@ -178,6 +188,8 @@ async def update_release(request: web.Request) -> web.StreamResponse:
         release.published_at = None
     if "make_latest" in fields or publishing:
         svc.store.mark_latest(release, fields.get("make_latest", "true"))
+    if not release.draft:
+        svc.store.ensure_tag(repo, release.tag_name)  # also when a published tag is renamed
     svc.store.touch(release)
     return _release_response(svc, repo, release)
 
@@ -186,7 +198,7 @@ async def update_release(request: web.Request) -> web.StreamResponse:
 async def delete_release(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/{id}: 204, assets go too, the tag stays."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     svc.store.delete_release(_release(request, repo))
     return web.Response(status=204)
 
@@ -195,7 +207,7 @@ async def delete_release(request: web.Request) -> web.StreamResponse:
 async def list_assets(request: web.Request) -> web.StreamResponse:
     """GET .../releases/{id}/assets: upload order, starters included, paginated."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     release = _release(request, repo)
     assets = svc.store.assets(release)
     page = choose_page(request.query, len(assets))
@@ -209,7 +221,7 @@ async def list_assets(request: web.Request) -> web.StreamResponse:
 async def get_asset(request: web.Request) -> web.StreamResponse:
     """GET .../releases/assets/{id}: JSON, or with the octet-stream Accept the bytes."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     asset = _asset(request, repo)
     if request[ROUTE] != "api.download_asset":
         return _asset_response(svc, repo, asset)
@@ -232,7 +244,7 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
 async def update_asset(request: web.Request) -> web.StreamResponse:
     """PATCH .../releases/assets/{id}: rename (normalized, unique) and label."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     asset = _asset(request, repo)
     fields = asset_fields(await read_json_object(request))
     if "name" in fields:
@@ -256,7 +268,7 @@ async def update_asset(request: web.Request) -> web.StreamResponse:
 async def delete_asset(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/assets/{id}: 204 (starters too)."""
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     svc.store.delete_asset(_asset(request, repo))
     return web.Response(status=204)
 

@@ -15,7 +15,7 @@ import anyio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import api, moves, repos, storage, uploads
+from . import api, archives, moves, notes, refs, repos, root, storage, uploads
 from . import web as web_origin
 from .config import ServerConfig
 from .counters import Counters
@@ -74,15 +74,21 @@ def _enterprise_app(svc: Services) -> web.Application:
     app = web.Application(middlewares=[_root_only(pipeline.__call__)])
     app[SERVICES] = svc
     app.on_response_prepare.append(pipeline.decorate)
-    app.add_routes(web_origin.routes())
+    app.add_routes(_web_routes())
     app.add_subapp(ENTERPRISE_API, _github_app(svc, "api", _api_routes()))
     app.add_subapp(ENTERPRISE_UPLOADS, _github_app(svc, "uploads", uploads.routes()))
     app.add_subapp(ENTERPRISE_STORAGE, _edge_app(svc, "storage", storage.routes()))
     return app
 
 
+def _web_routes() -> list[web.RouteDef]:
+    return web_origin.routes() + archives.web_routes()
+
+
 def _api_routes() -> list[web.RouteDef]:
-    return moves.by_id_routes(api.routes() + repos.routes())
+    origin = api.routes() + repos.routes() + refs.routes() + notes.routes() + root.routes()
+    origin += archives.api_routes()
+    return moves.by_id_routes(origin)
 
 
 class ReleaseServer:
@@ -180,7 +186,7 @@ class ReleaseServer:
             (_github_app(svc, "api", _api_routes()), config.api_port),
             (_github_app(svc, "uploads", uploads.routes()), config.uploads_port),
             (_edge_app(svc, "storage", storage.routes()), config.storage_port),
-            (_edge_app(svc, "web", web_origin.routes()), config.web_port),
+            (_edge_app(svc, "web", _web_routes()), config.web_port),
         ]
         urls = []
         try:

@@ -27,6 +27,8 @@ class ServerConfig:
     private: bool = False
     max_asset_size: int = DEFAULT_MAX_ASSET_SIZE
     max_assets: int = 1000
+    # Larger releases get a 404 for their tarball/zipball instead of an archive (``archives``).
+    max_archive_size: int = 256 * 1024**2
     signed_url_ttl: float = 300.0
     # GitHub Enterprise Server layout on one origin; see ``serves_directly``
     # and ``limits_enabled`` for the defaults it changes.

@@ -6,10 +6,13 @@ The CLI form is ``ACTION[@ROUTE][,key=value...]``, e.g. ``cut@storage,asset=mode
 ``api.update_release``, ``api.delete_release``, ``api.list_assets``, ``api.get_asset``,
 ``api.download_asset`` (``get_asset`` with ``Accept: application/octet-stream``),
 ``api.update_asset``, ``api.delete_asset``, ``api.get_repo``, ``api.update_repo``,
-``api.rate_limit``, ``upload``, ``storage`` (both signed paths) and ``web.download``; the
-``/repositories/{id}/...`` twins of API routes share their names. Faults are matched in
-declaration order; the first one that applies to the route and passes its ``probability``
-draw wins the request.
+``api.rate_limit``, ``api.get_ref`` (``git/ref/R``, ``git/refs/R``), ``api.matching_refs``
+(``git/matching-refs/R``, ``git/refs``), ``api.delete_ref``, ``api.root``,
+``api.current_user``, ``api.generate_notes``, ``api.archive`` (tarball and zipball),
+``upload``, ``storage`` (both signed paths), ``web.download`` and ``web.archive`` (the archive
+host); the ``/repositories/{id}/...`` twins of API routes share their names. Faults are
+matched in declaration order; the first one that applies to the route and passes its
+``probability`` draw wins the request.
 
 Options: ``asset=GLOB`` (only requests about an asset of that name: storage and web
 downloads, the API asset routes, an upload's ``name``), ``times=N|forever`` (default 1),

@@ -51,6 +51,8 @@ WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 CONTENT_ROUTES = frozenset(
     {"api.create_release", "api.update_release", "api.update_asset", "upload"}
 )
+# Routes about no repository, so a private server does not hide them from anonymous callers.
+PUBLIC_ROUTES = frozenset({"api.rate_limit", "api.root", "api.current_user"})
 SECONDARY_DOCS = f"{RATE_DOCS}#about-secondary-rate-limits"
 
 
@@ -114,7 +116,7 @@ def _check_headers(request: web.Request) -> None:
 
 
 def _check_access(request: web.Request, route: str, caller: Caller, services_: Services) -> None:
-    if route == "api.rate_limit":
+    if route in PUBLIC_ROUTES:
         return
     if request.method in WRITE_METHODS:
         if caller.login is None:

@@ -200,3 +200,16 @@ def validation_error(resource: str, code: str, field: str, message: str | None =
     if message is not None:
         entry["message"] = message
     return entry
+
+
+def tag_ref_json(origins: Origins, repo: Repo, tag: str, sha: str) -> JSON:
+    """The git-ref object of a lightweight tag: ``object.type`` is ``commit``, not ``tag``."""
+    base = f"{origins.api}/{_repo_path(repo)}/git"
+    ref = f"refs/tags/{tag}"
+    raw = repo.id.to_bytes(8, "big") + ref.encode()
+    return {
+        "ref": ref,
+        "node_id": f"REF_kwDO{base64.urlsafe_b64encode(raw).decode().rstrip('=')}",
+        "url": f"{base}/{quote(ref, safe='/')}",
+        "object": {"sha": sha, "type": "commit", "url": f"{base}/commits/{sha}"},
+    }

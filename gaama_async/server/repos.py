@@ -16,8 +16,8 @@ from .service import (
     HttpError,
     json_response,
     named,
-    not_found,
     read_json_object,
+    repo_in_path,
     services,
 )
 from .store import Repo
@@ -29,18 +29,6 @@ def _permissions(caller: Caller | None) -> JSON | None:
         return None
     push = not caller.read_only
     return {"admin": push, "maintain": push, "push": push, "triage": push, "pull": True}
-
-
-def _repo(request: web.Request) -> Repo:
-    """The repository in the path, by name or (``/repositories/{id}``) by id."""
-    store = services(request).store
-    match = request.match_info
-    if "repo_id" not in match:
-        return store.repo(match["owner"], match["repo"])
-    found = store.repo_by_id(int(match["repo_id"]))
-    if found is None:
-        raise not_found()
-    return found
 
 
 def _repo_response(request: web.Request, repo: Repo) -> web.Response:
@@ -58,7 +46,7 @@ def _repo_response(request: web.Request, repo: Repo) -> web.Response:
 @named("api.get_repo")
 async def get_repo(request: web.Request) -> web.StreamResponse:
     """GET /repos/{o}/{r}: a minimal full-repository object."""
-    return _repo_response(request, _repo(request))
+    return _repo_response(request, repo_in_path(request))
 
 
 @named("api.update_repo")
@@ -68,7 +56,7 @@ async def update_repo(request: web.Request) -> web.StreamResponse:
     The old name then redirects (see ``moves``); other fields are accepted and ignored.
     """
     svc = services(request)
-    repo = _repo(request)
+    repo = repo_in_path(request)
     name = (await read_json_object(request)).get("name", repo.name)
     if not isinstance(name, str) or not name.strip():
         # Guess: GitHub's exact 422 for a bad repository name is unverified.

@@ -20,7 +20,7 @@ from .faults import Fault, FaultSet
 from .ratelimit import Budget, PrimaryLimits, SecondaryLimits
 from .renames import Renames
 from .render import JSON, Origins, error_json
-from .store import Store
+from .store import Repo, Store
 
 
 class HttpError(Exception):
@@ -113,6 +113,19 @@ def named(route: str) -> Callable[[_F], _F]:
 def services(request: web.Request) -> Services:
     """The shared state behind ``request``'s application."""
     return request.app[SERVICES]
+
+
+def repo_in_path(request: web.Request) -> Repo:
+    """The repository a path names: ``/repos/{owner}/{repo}`` (created on first use) or
+    ``/repositories/{id}`` (404 when unknown)."""
+    store = services(request).store
+    match = request.match_info
+    if "repo_id" not in match:
+        return store.repo(match["owner"], match["repo"])
+    found = store.repo_by_id(int(match["repo_id"]))
+    if found is None:
+        raise not_found()
+    return found
 
 
 def new_request_id() -> str:

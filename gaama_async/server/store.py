@@ -105,6 +105,17 @@ class _State:
     releases: list[Release] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
     latest_counter: int = 0
+    # Lightweight git tags by repository id (as a string, for JSON): tag name to commit sha.
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def fake_commit_sha(repo_id: int, tag: str) -> str:
+    """The commit a tag points at: the emulator has no git objects, so a stable fake.
+
+    The same repository and tag always give the same 40-hex sha, across restarts and
+    re-creations of the tag; different tags give different shas.
+    """
+    return hashlib.sha1(f"gaama:{repo_id}:{tag}".encode(), usedforsecurity=False).hexdigest()
 
 
 class BlobWriter:
@@ -163,9 +174,12 @@ class Store:
         self.root = root
         self.blobs_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
+        # Archives built for tarball/zipball links (see ``archives``), reusable cache files.
+        self.archives_dir = root / "archives"
         self._file = root / "state.json"
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.archives_dir.mkdir(parents=True, exist_ok=True)
         self._state = self._load()
         self._repos = {(r.owner.lower(), r.name.lower()): r for r in self._state.repos}
         self._releases = {r.id: r for r in self._state.releases}
@@ -183,6 +197,7 @@ class Store:
             releases=[Release(**r) for r in raw["releases"]],
             assets=[Asset(**a) for a in raw["assets"]],
             latest_counter=raw.get("latest_counter", 0),
+            tags=raw.get("tags", {}),
         )
 
     def _clean_tmp(self) -> None:
@@ -306,6 +321,40 @@ class Store:
             self._drop_asset(asset)
         del self._releases[release.id]
         self.save()
+
+    # git tags
+
+    def tags(self, repo: Repo) -> dict[str, str]:
+        """The lightweight tags of ``repo``: name to commit sha, sorted by name."""
+        return dict(sorted(self._state.tags.get(str(repo.id), {}).items()))
+
+    def tag_sha(self, repo: Repo, tag: str) -> str | None:
+        """The commit ``tag`` points at, or None when ``repo`` has no such tag."""
+        return self._state.tags.get(str(repo.id), {}).get(tag)
+
+    def ensure_tag(self, repo: Repo, tag: str) -> str:
+        """Create ``tag`` unless it exists (as publishing a release does); return its sha."""
+        tags = self._state.tags.setdefault(str(repo.id), {})
+        if tag not in tags:
+            tags[tag] = fake_commit_sha(repo.id, tag)
+            self.save()
+        return tags[tag]
+
+    def delete_tag(self, repo: Repo, tag: str) -> bool:
+        """Remove ``tag``; False when it did not exist.
+
+        A published release on the tag goes back to being a draft, as users report of
+        GitHub ("removing the tag simply sets the release back to draft").
+        """
+        tags = self._state.tags.get(str(repo.id), {})
+        if tags.pop(tag, None) is None:
+            return False
+        for release in self.releases(repo):
+            if release.tag_name == tag and not release.draft:
+                release.draft, release.published_at, release.latest_mark = True, None, 0
+                release.updated_at = utc_now()
+        self.save()
+        return True
 
     # assets
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .render import JSON, RELEASES_DOCS, validation_error
 from .service import HttpError
+from .tagnames import is_valid_tag_name
 
 STRING_FIELDS = ("tag_name", "target_commitish", "name", "body", "discussion_category_name")
 NULLABLE_FIELDS = frozenset({"name", "body"})
@@ -48,6 +49,16 @@ def release_fields(body: JSON, *, creating: bool) -> JSON:
             "Validation Failed",
             errors=[validation_error("Release", "missing_field", "tag_name")],
             documentation_url=f"{RELEASES_DOCS}#create-a-release",
+        )
+    if "tag_name" in fields and not is_valid_tag_name(fields["tag_name"]):
+        # The shape of GitHub's answer to a name git refuses (resource Release, code invalid);
+        # guess: drafts are checked too, though no tag is made for them yet.
+        doc = "create-a-release" if creating else "update-a-release"
+        raise HttpError.github(
+            422,
+            "Validation Failed",
+            errors=[validation_error("Release", "invalid", "tag_name")],
+            documentation_url=f"{RELEASES_DOCS}#{doc}",
         )
     return fields
 
