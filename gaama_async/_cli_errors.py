@@ -71,6 +71,7 @@ EXIT_CODE_MEANINGS: list[tuple[int, str]] = [
     (8, "local file error"),
     (9, "network or transfer failed (run again)"),
     (130, "interrupted (SIGINT)"),
+    (141, "stdout closed by its reader"),
     (143, "terminated (SIGTERM)"),
 ]
 

@@ -344,5 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stopped.append(signal.SIGINT)
     except Exception as error:
+        if isinstance(innermost(error), BrokenPipeError):
+            return _reader_went_away()
         code = _report(error, args, debug=debug)
     return _stopped_by(stopped[0]) if stopped else code
+
+
+def _reader_went_away() -> int:
+    """``gaama ls --json | head``: the reader closed the pipe. Not an error to report; point
+    stdout at /dev/null so the interpreter's final flush does not complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE

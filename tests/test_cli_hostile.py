@@ -7,15 +7,19 @@ server holds no release the failed command would have made.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import stat
 from pathlib import Path
 
 import pytest
 from cli_helpers import (
+    GAAMA,
+    cli_env,
     in_private_mount,
     private_mounts,
     releases_on,
+    run_command,
     run_gaama,
     without_root_powers,
 )
@@ -158,3 +162,16 @@ async def test_read_only_file_system(server: ReleaseServer, published: str, tmp_
         "remount it read-write or pass another --dir"
     )
     assert os.listdir(target) == []
+
+
+async def test_a_reader_that_closes_the_pipe_is_not_an_error(
+    server: ReleaseServer, published: str
+) -> None:
+    """`gaama ls --json | true`: the reader is gone before gaama writes; no error line, no
+    "Exception ignored" at exit, and 141 (128 + SIGPIPE) as a shell's own tools exit."""
+    gaama = " ".join(shlex.quote(part) for part in GAAMA)
+    script = f"{gaama} ls {REPO} --tag {published} --json | true; exit ${{PIPESTATUS[0]}}"
+    run = await run_command(["bash", "-c", script], env=cli_env(server.api_url), deadline=60)
+
+    assert run.code == 141
+    assert run.err == ""
