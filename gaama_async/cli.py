@@ -16,7 +16,7 @@ import anyio
 
 from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
 from ._commands import run_command
-from ._config import DEFAULT_API_URL
+from ._config import DEFAULT_API_URL, RepoRef
 from ._version import __version__
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -87,9 +87,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _repo(value: str) -> str:
-    owner, sep, name = value.partition("/")
-    if not sep or not owner or not name or "/" in name:
-        raise argparse.ArgumentTypeError(f"{value!r} is not OWNER/REPO, e.g. acme/models")
+    try:
+        RepoRef.parse(value)  # the library's rule, checked before anything starts
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not OWNER/REPO, e.g. acme/models") from None
     return value
 
 
