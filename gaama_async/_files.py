@@ -476,12 +476,29 @@ async def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = Tru
     await in_pool(_write_atomically, path, data, durable)
 
 
-def _preallocate(fd: int, size: int) -> None:
-    """Reserve ``size`` bytes, so a full disk fails now rather than mid-download."""
+def _size_file(fd: int, size: int) -> None:
+    """Give the file its final size, refusing now (``ENOSPC``) when the filesystem has no
+    room for what is not allocated yet; each range is reserved just before it is written
+    (``ResumableFile.reserve``).
+
+    Not one ``fallocate`` of the whole file up front any more: on tmpfs (and any filesystem
+    without unwritten extents) that zeroes every page, 0.44 s per GiB here, all of it before
+    the first byte is asked for. Reserved per range by the threads that receive them, the
+    same work runs in parallel with the network.
+    """
     os.ftruncate(fd, size)
-    if size and hasattr(os, "posix_fallocate"):
+    info = os.fstat(fd)
+    usage = os.fstatvfs(fd)
+    missing = size - info.st_blocks * 512
+    if missing > usage.f_bavail * usage.f_frsize:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _reserve(fd: int, offset: int, length: int) -> None:
+    """Allocate ``length`` bytes at ``offset`` (where the filesystem can)."""
+    if length > 0 and hasattr(os, "posix_fallocate"):
         try:
-            os.posix_fallocate(fd, 0, size)
+            os.posix_fallocate(fd, offset, length)
         except OSError as exc:
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                 raise
@@ -497,12 +514,6 @@ def _pwrite_all(fd: int, chunks: list[bytes], offset: int) -> None:
         while view:
             count = os.pwrite(fd, view, offset)
             view, offset = view[count:], offset + count
-
-
-def _pread_into(fd: int, offset: int, length: int, feed: Callable[[bytes], None]) -> int:
-    data = os.pread(fd, length, offset)
-    feed(data)
-    return len(data)
 
 
 class ResumableFile:
@@ -548,7 +559,7 @@ class ResumableFile:
         try:
             with _space_checked(self.final.parent):
                 if fresh or os.fstat(fd).st_size != size:
-                    _preallocate(fd, size)
+                    _size_file(fd, size)
         except BaseException:
             os.close(fd)
             raise
@@ -558,9 +569,24 @@ class ResumableFile:
         """Write ``chunks`` consecutively from ``offset``."""
         await in_pool(_pwrite_all, self._fd, chunks, offset)
 
-    async def feed_range(self, offset: int, length: int, feed: Callable[[bytes], None]) -> int:
-        """Read ``length`` bytes at ``offset`` and pass them to ``feed`` (in the pool)."""
-        return await in_pool(_pread_into, self._fd, offset, length, feed)
+    async def reserve(self, offset: int, length: int) -> None:
+        """Allocate a range before its bytes are fetched: a full disk fails here, clearly."""
+        with _space_checked(self.final.parent):
+            await in_pool(_reserve, self._fd, offset, length)
+
+    def write_blocking(self, data: memoryview, offset: int) -> None:
+        """Write ``data`` at ``offset``, blocking: for a worker thread that received the bytes
+        itself (``_wire``), so they never pass through the event loop."""
+        while data:
+            count = os.pwrite(self._fd, data, offset)
+            data, offset = data[count:], offset + count
+
+    def read_into(self, buffer: memoryview, offset: int) -> int:
+        """Fill ``buffer`` from ``offset`` (fewer bytes at the end of the file); blocking, for
+        the hasher, which runs on whichever worker thread has the CPU. One buffer, reused:
+        a fresh ``bytes`` per read, freed on another thread each time, piles up in glibc's
+        per-thread arenas (16 threads x 4 MiB measured as +20 MiB of peak RSS)."""
+        return os.preadv(self._fd, [buffer], offset)
 
     async def close(self) -> None:
         if self._fd >= 0:

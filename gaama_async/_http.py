@@ -35,6 +35,7 @@ from ._ratelimit import (
 from ._responses import error_for_status, is_retryable_status, mapped_transport_errors
 from ._retry import RateLimited, RetryPolicy, TransientError
 from ._version import __version__
+from ._wire import WirePool
 from .errors import GaamaError, RateLimitError
 
 log = logging.getLogger("gaama_async")
@@ -118,6 +119,12 @@ class GitHubHTTP:
             total=None, connect=timeouts.connect, sock_read=timeouts.read
         )
         self._session: aiohttp.ClientSession | None = None
+        # Storage bodies are read on worker threads (see _wire), on their own connections.
+        self.wire = WirePool(
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+            user_agent=f"gaama-async/{__version__}",
+        )
 
     def trust(self, url: str) -> None:
         """Allow the token on ``url``'s origin: the uploads host a release's ``upload_url``
@@ -147,6 +154,7 @@ class GitHubHTTP:
         return self._session
 
     async def aclose(self) -> None:
+        self.wire.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

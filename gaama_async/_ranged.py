@@ -16,19 +16,23 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
+from functools import partial
 
 import aiohttp
 import anyio
+import anyio.to_thread
 
 from ._concurrency import first_error
-from ._files import CHUNK_SIZE, ResumableFile
+from ._files import CHUNK_SIZE, ResumableFile, in_pool
 from ._http import GitHubHTTP
 from ._ranges import Segment, partial_answer_matches, plan_segments, written_prefix
 from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
 from ._retry import Corrupt, TransientError
-from ._storage import StorageLink, open_range
+from ._storage import Answer, StorageLink, open_range, open_wire_range
+from ._wire import WireResponse, interruptible, raise_mapped
 from .errors import DownloadError
 from .models import Asset, DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
@@ -36,7 +40,11 @@ from .progress import ProgressCallback, ProgressEvent, ProgressKind
 log = logging.getLogger("gaama_async")
 
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
-HASH_CHUNK = CHUNK_SIZE
+HASH_CHUNK = 4 * CHUNK_SIZE  # read back and hashed per trip to the pool
+# Written but unhashed bytes past which receiving threads stop to hash (see _FrontierHasher).
+MAX_HASH_LAG = 8 * CHUNK_SIZE
+# Bytes a worker thread moves from socket to file per trip (then progress is accounted).
+RECEIVE_BATCH = 2 * CHUNK_SIZE
 # Received bytes are written once this much has arrived on a connection: memory stays at
 # about this much per connection, and a killed run loses at most this much per range.
 WRITE_BATCH = CHUNK_SIZE // 2
@@ -51,7 +59,15 @@ class RangesIgnored(Exception):
 
 
 class _FrontierHasher:
-    """Hashes the file from its start as far as it is written, per piece and whole."""
+    """Hashes the file from its start as far as it is written, per piece and whole.
+
+    sha256 is sequential, so one hasher follows the written prefix (``frontier``, set by the
+    event loop as ranges land). Profiling showed that a hasher on a thread of its own starves
+    while sixteen receiving threads share two cores, and then hashes most of the file after
+    the last byte arrived. So whoever has the CPU hashes: the ``run`` task, and every
+    receiving thread after each buffer it writes (``hash_some(wait=False)``), one at a time
+    under a lock, from the page cache: hashing keeps pace with receiving.
+    """
 
     def __init__(self, file: ResumableFile, sizes: list[int]) -> None:
         self.file = file
@@ -61,10 +77,15 @@ class _FrontierHasher:
         self.whole = hashlib.sha256()
         self.pieces = [hashlib.sha256() for _ in sizes] if len(sizes) > 1 else [self.whole]
         self.position = 0
+        self.frontier = 0  # written prefix, published by the event loop
+        self._lock = threading.Lock()
+        self._buffer = memoryview(bytearray(HASH_CHUNK))  # only used under the lock
         self._wake = anyio.Event()
         self._stopped = False
 
-    def notify(self) -> None:
+    def advance_to(self, frontier: int) -> None:
+        """The written prefix now ends at ``frontier``."""
+        self.frontier = frontier
         self._wake.set()
 
     def stop(self) -> None:
@@ -72,12 +93,12 @@ class _FrontierHasher:
         self._stopped = True
         self._wake.set()
 
-    def _feed_at(self, position: int) -> Callable[[bytes], None]:
-        def feed(data: bytes) -> None:
+    def _feed_at(self, position: int) -> Callable[[memoryview], None]:
+        def feed(data: memoryview) -> None:
             self.whole.update(data)
             if len(self.sizes) == 1:
                 return
-            view, offset = memoryview(data), position
+            view, offset = data, position
             while view:
                 index = bisect.bisect_right(self.starts, offset) - 1
                 take = min(len(view), self.starts[index] + self.sizes[index] - offset)
@@ -86,24 +107,42 @@ class _FrontierHasher:
 
         return feed
 
-    async def run(self, frontier: Callable[[], int]) -> None:
-        """Hash up to ``frontier()`` until the whole file is hashed or ``stop`` is called."""
+    def hash_some(self, *, wait: bool = False) -> int:
+        """Blocking: hash up to ``HASH_CHUNK`` more bytes of the written prefix; 0 when there
+        is none or (unless ``wait``) another thread is hashing."""
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
+            length = min(self.frontier - self.position, HASH_CHUNK)
+            if length <= 0:
+                return 0
+            view = self._buffer[:length]
+            read = self.file.read_into(view, self.position)
+            self._feed_at(self.position)(view[:read])
+            if read == 0:
+                raise DownloadError(f"'{self.file.path}' is shorter than what was written.")
+            self.position += read
+            return read
+        finally:
+            self._lock.release()
+
+    def keep_pace(self) -> None:
+        """Blocking, for a receiving thread after each buffer it wrote: hash a chunk if no one
+        else is, and once the hasher lags ``MAX_HASH_LAG`` behind, queue for a turn (so the
+        receivers pause, and the hashing gets the CPU it needs to keep up)."""
+        self.hash_some(wait=self.frontier - self.position > MAX_HASH_LAG)
+
+    async def run(self) -> None:
+        """Hash up to the frontier until the whole file is hashed or ``stop`` is called."""
         self._stopped = False
         while self.position < self.size and not self._stopped:
-            end = frontier()
-            if end <= self.position:
+            if self.frontier <= self.position:
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue
-            length = min(end - self.position, HASH_CHUNK)
             # Shielded: a read fed to the hasher must also advance the position.
             with anyio.CancelScope(shield=True):
-                read = await self.file.feed_range(
-                    self.position, length, self._feed_at(self.position)
-                )
-                self.position += read
-            if read == 0:
-                raise DownloadError(f"'{self.file.path}' is shorter than what was written.")
+                await in_pool(partial(self.hash_some, wait=True))
 
     def digests(self) -> tuple[str, list[str]]:
         return self.whole.hexdigest(), [h.hexdigest() for h in self.pieces]
@@ -186,7 +225,8 @@ class RangedDownload:
         missing = [i for i, s in enumerate(self._segments) if state.done[i] < s.length]
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._hasher.run, self._frontier)
+                self._hasher.advance_to(self._frontier())
+                group.start_soon(self._hasher.run)
                 async with anyio.create_task_group() as fetchers:
                     for index in missing:
                         fetchers.start_soon(self._fetch, index, failures)
@@ -270,9 +310,16 @@ class RangedDownload:
         asset = link.asset
         start = segment.start + self._state.done[index]
         etag = self._state.etags.get(str(asset.id))
-        async with open_range(link, (start, segment.stop), etag) as response:
-            self._check_answer(response, asset, start, segment.stop, etag)
-            await self._receive(index, response, asset)
+        await self.file.reserve(segment.file_offset + self._state.done[index], segment.stop - start)
+        _, direct = await link.current()
+        if direct:  # the API serves the bytes itself (GHES): through GitHubHTTP
+            async with open_range(link, (start, segment.stop), etag) as response:
+                self._check_answer(response, asset, start, segment.stop, etag)
+                await self._receive(index, response, asset)
+        else:
+            async with open_wire_range(link, (start, segment.stop), etag) as wire:
+                self._check_answer(wire, asset, start, segment.stop, etag)
+                await self._receive_on_thread(index, wire, asset)
         if self._state.done[index] < segment.length:
             raise TransientError(f"storage sent a short range of '{asset.name}'")
 
@@ -292,9 +339,32 @@ class RangedDownload:
             raise
         await self._write(index, pending, size)
 
+    async def _receive_on_thread(self, index: int, wire: WireResponse, asset: Asset) -> None:
+        """Move the body from socket to file on a worker thread, a batch per trip, and account
+        for each batch here (progress, hasher, checkpoints) as ``_write`` does."""
+        assert self._state is not None
+        segment = self._segments[index]
+        left = segment.length - self._state.done[index]
+        if wire.length is not None and wire.length > left:
+            raise TransientError("storage sent more bytes than were asked for")
+        while left > 0:
+            offset = segment.file_offset + self._state.done[index]
+            receive = partial(
+                anyio.to_thread.run_sync, wire.receive, self.file.write_blocking, offset,
+                min(left, RECEIVE_BATCH), self._hasher.keep_pace,
+            )  # fmt: skip
+            size, error = await interruptible(receive, wire.interrupt)
+            if size:
+                await self._advance(index, size)
+                left -= size
+            if error is not None:
+                raise_mapped(error, f"downloading '{asset.name}'")
+            if size == 0:
+                return
+
     def _check_answer(
         self,
-        response: aiohttp.ClientResponse,
+        response: Answer,
         asset: Asset,
         start: int,
         stop: int,
@@ -327,11 +397,17 @@ class RangedDownload:
         if done + size > segment.length:
             raise TransientError("storage sent more bytes than were asked for")
         await self.file.write_at(pending, segment.file_offset + done)
-        self._state.done[index] = done + size
-        self._report("advance", size)
-        self._hasher.notify()
-        self._unsaved += size
         pending.clear()
+        await self._advance(index, size)
+
+    async def _advance(self, index: int, size: int) -> None:
+        """``size`` more bytes of segment ``index`` are on disk: report, wake the hasher, and
+        save the resume record now and then."""
+        assert self._state is not None
+        self._state.done[index] += size
+        self._report("advance", size)
+        self._hasher.advance_to(self._frontier())
+        self._unsaved += size
         if self._unsaved >= self._checkpoint_every and not self._saving:
             self._saving, self._unsaved = True, 0
             try:

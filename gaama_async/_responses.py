@@ -8,6 +8,7 @@ error answer becomes the public ``GaamaError`` subclass that says what went wron
 
 from __future__ import annotations
 
+import http.client
 import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientPayloadError,
     TimeoutError,
     ConnectionError,
+    http.client.HTTPException,  # storage reads on worker threads (_wire): a cut or bad answer
 )
 
 
@@ -45,6 +47,11 @@ def mapped_transport_errors(what: str) -> Iterator[None]:
     except aiohttp.ClientConnectorCertificateError as exc:
         raise GaamaError(
             f"TLS certificate check failed for {what} ({exc.certificate_error}); "
+            "set SSL_CERT_FILE to the CA bundle that signed it."
+        ) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise GaamaError(
+            f"TLS certificate check failed for {what} ({exc.verify_message}); "
             "set SSL_CERT_FILE to the CA bundle that signed it."
         ) from exc
     except aiohttp.TooManyRedirects as exc:
@@ -63,7 +70,7 @@ def describe_transport_error(exc: BaseException) -> str:
         return "no answer in time"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, aiohttp.ClientPayloadError | http.client.IncompleteRead):
         return "the connection broke mid-body"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,8 +10,9 @@ makes one try: the transfer that calls it owns the retries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import aiohttp
 import anyio
@@ -22,6 +23,7 @@ from ._ranges import range_header
 from ._record import FolderRecord
 from ._responses import is_retryable_status, mapped_transport_errors
 from ._retry import Corrupt, TransientError
+from ._wire import WireResponse, open_wire
 from .errors import DownloadError
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestError
 from .models import Asset
@@ -79,6 +81,41 @@ def storage_problem(status: int, content_type: str, name: str) -> str | None:
     return None
 
 
+class Answer(Protocol):
+    """What the checks read of a storage answer: aiohttp's, or a ``WireResponse``."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def _range_headers(byte_range: tuple[int, int] | None, etag: str | None) -> dict[str, str]:
+    headers = {"Range": range_header(*byte_range)} if byte_range else {}
+    if etag and byte_range:
+        headers["If-Range"] = etag
+    return headers
+
+
+@asynccontextmanager
+async def open_wire_range(
+    link: StorageLink, byte_range: tuple[int, int], etag: str | None = None
+) -> AsyncIterator[WireResponse]:
+    """Like ``open_range`` for a signed storage URL (never the API: no token goes this way),
+    with the body left to be read on a worker thread (``WireResponse.receive``). One try."""
+    url, direct = await link.current()
+    assert not direct, "the API's own URL is read through GitHubHTTP"
+    name = link.asset.name
+    what = f"fetching '{name}' from storage"
+    response = await open_wire(link.http.wire, url, _range_headers(byte_range, etag), what)
+    try:
+        await _check_storage_answer(link, url, response, name)
+        yield response
+    finally:
+        response.close()
+
+
 @asynccontextmanager
 async def open_range(
     link: StorageLink, byte_range: tuple[int, int] | None, etag: str | None = None
@@ -86,9 +123,7 @@ async def open_range(
     """Yield the answer for bytes ``[start, stop)`` (206, or 200 if the range was ignored),
     or for the whole asset when ``byte_range`` is None (200). One try."""
     url, direct = await link.current()
-    headers = {"Range": range_header(*byte_range)} if byte_range else {}
-    if etag and byte_range:
-        headers["If-Range"] = etag
+    headers = _range_headers(byte_range, etag)
     name = link.asset.name
     if direct:
         what = f"download of '{name}'"
@@ -107,9 +142,7 @@ async def open_range(
         response.release()
 
 
-async def _check_storage_answer(
-    link: StorageLink, url: str, response: aiohttp.ClientResponse, name: str
-) -> None:
+async def _check_storage_answer(link: StorageLink, url: str, response: Answer, name: str) -> None:
     if response.status in (403, 404):
         # 403: the signature expired; 404: the blob moved (a re-upload). Ask the API again:
         # it gives a fresh URL, or says the asset is gone.
@@ -122,7 +155,7 @@ async def _check_storage_answer(
     _check_bytes_answer(response, name)
 
 
-def _check_bytes_answer(response: aiohttp.ClientResponse, name: str) -> None:
+def _check_bytes_answer(response: Answer, name: str) -> None:
     problem = storage_problem(response.status, response.headers.get("Content-Type", ""), name)
     if problem is not None:
         raise TransientError(problem)

@@ -22,7 +22,11 @@ LAYERS: dict[str, int] = {
     ),
     # 1: the edges that do I/O: the disk, and HTTP to GitHub
     **dict.fromkeys(
-        ["_files", "_http", "_responses", "_archives", "_bundle", "_cache", "_record", "_drafts"], 1
+        [
+            "_files", "_http", "_wire", "_responses", "_archives", "_bundle", "_cache", "_record",
+            "_drafts",
+        ],
+        1,
     ),
     # 2: moving the bytes of one asset or file
     **dict.fromkeys(

@@ -1,0 +1,281 @@
+"""Storage reads on worker threads: blocking HTTP/1.1 GETs whose bodies go straight from the
+socket into a reused buffer and from there to the file, without the event loop.
+
+Why: profiling a 1 GiB download (py-spy) showed the event loop thread as the bottleneck.
+aiohttp hands every socket read to Python as a fresh ``bytes`` and walks it through its
+protocol, parser, stream reader and our batching, all holding the GIL, while the worker threads
+that write and hash waited for it: about 2 CPU-seconds per GiB on little more than one core.
+Here each connection is served by one worker thread that loops ``recv_into`` a preallocated
+buffer and ``pwrite``s it: both system calls release the GIL, so sixteen connections use every
+core, and the Python work per MiB is a few bytecodes (``curl``'s loop, in fact).
+
+Only storage is read this way (signed URLs: no token, no rate limits, no JSON); the API stays
+on aiohttp. ``http.client`` parses the status line and headers (and chunked bodies); redirects
+are followed like aiohttp does (at most ``MAX_REDIRECTS``). Idle keep-alive connections are
+kept per origin in ``WirePool``. Every call makes one try; transport failures become
+``TransientError`` as in ``_responses``.
+
+A blocking read cannot be cancelled, so ``interruptible`` shuts the socket down when the task
+waiting for it is cancelled: the read returns at once and the thread is free again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import ssl
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NoReturn, TypeVar
+
+import anyio
+import anyio.to_thread
+from multidict import CIMultiDict
+from yarl import URL
+
+from ._responses import mapped_transport_errors
+from ._retry import TransientError
+
+T = TypeVar("T")
+MAX_REDIRECTS = 10  # as aiohttp
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+BUFFER_SIZE = 1 << 20  # one connection's receive buffer: written to disk once full
+MAX_IDLE = 32  # idle connections kept per origin
+Writer = Callable[[memoryview, int], None]
+Origin = tuple[str, str, int]
+
+
+class _Connection(http.client.HTTPConnection):
+    """One keep-alive connection with its own receive buffer, over TLS when ``context`` is
+    given. The connect timeout applies to connecting, the read timeout to every read after."""
+
+    def __init__(
+        self, origin: Origin, context: ssl.SSLContext | None, connect: float, read: float
+    ) -> None:
+        _, host, port = origin
+        super().__init__(host, port, timeout=connect)
+        self.origin = origin
+        self.context = context
+        self.read_timeout = read
+        self.buffer = memoryview(bytearray(BUFFER_SIZE))
+        self.raw: socket.socket | None = None  # kept for interrupt() after a Connection: close
+
+    def connect(self) -> None:
+        super().connect()
+        assert self.sock is not None
+        if self.context is not None:
+            self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
+        self.sock.settimeout(self.read_timeout)
+        self.raw = self.sock
+
+    def interrupt(self) -> None:
+        """Wake a read blocked in another thread (its socket reports end of stream)."""
+        if self.raw is not None:
+            with contextlib.suppress(OSError):  # socket's own shutdown: no TLS close_notify
+                socket.socket.shutdown(self.raw, socket.SHUT_RDWR)
+
+
+class WirePool:
+    """Idle storage connections per origin, shared by the worker threads of one client."""
+
+    def __init__(self, *, connect_timeout: float, read_timeout: float, user_agent: str) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+        self._closed = False
+
+    def _ssl(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:  # honours SSL_CERT_FILE, as aiohttp's default does
+                self._context = ssl.create_default_context()
+            return self._context
+
+    def take(self, origin: Origin) -> tuple[_Connection, bool]:
+        """An idle connection to ``origin`` (and True), or a new one (and False)."""
+        with self._lock:
+            idle = self._idle.get(origin)
+            if idle:
+                return idle.pop(), True
+        context = self._ssl() if origin[0] == "https" else None
+        return _Connection(origin, context, self.connect_timeout, self.read_timeout), False
+
+    def give_back(self, connection: _Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(connection.origin, [])
+            if not self._closed and len(idle) < MAX_IDLE:
+                idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle = [c for group in self._idle.values() for c in group]
+            self._idle.clear()
+        for connection in idle:
+            connection.close()
+
+
+class WireResponse:
+    """A storage answer whose body is read on a worker thread, straight into the file."""
+
+    def __init__(
+        self, pool: WirePool, connection: _Connection, answer: http.client.HTTPResponse
+    ) -> None:
+        self.pool = pool
+        self.status = answer.status
+        self.headers: CIMultiDict[str] = CIMultiDict(answer.getheaders())
+        self.length = answer.length  # body bytes left when known (Content-Length)
+        self._connection: _Connection | None = connection
+        self._answer = answer
+
+    def receive(
+        self, write: Writer, offset: int, limit: int, after_write: Callable[[], object]
+    ) -> tuple[int, BaseException | None]:
+        """Blocking: read up to ``limit`` body bytes, ``write`` them at ``offset`` onwards, and
+        return how many were written, with the transport error that stopped it, if any (the
+        bytes before a break are written and counted: a resume continues after them).
+        ``after_write`` runs after each buffer written (the hasher takes its turn there)."""
+        connection = self._connection
+        assert connection is not None
+        buffer, written = connection.buffer, 0
+        while written < limit:
+            filled, error = self._fill(buffer[: min(len(buffer), limit - written)])
+            if filled:
+                write(buffer[:filled], offset + written)
+                written += filled
+                after_write()
+            if error is not None or filled == 0:
+                return written, error
+        return written, None
+
+    def _fill(self, buffer: memoryview) -> tuple[int, BaseException | None]:
+        """Fill ``buffer`` from the body; stops early at its end or at a transport error."""
+        filled = 0
+        try:
+            while filled < len(buffer):
+                count = self._read_into(buffer[filled:])
+                if count == 0:
+                    break
+                filled += count
+        except (OSError, http.client.HTTPException) as exc:
+            return filled, exc
+        return filled, None
+
+    def _read_into(self, view: memoryview) -> int:
+        answer = self._answer
+        if answer.chunked or self.length is None:
+            return answer.readinto(view)  # http.client decodes; rare for storage
+        if self.length <= 0:
+            return 0
+        assert answer.fp is not None
+        # One recv_into straight into our buffer (the reader's own buffer is empty by now).
+        count = answer.fp.readinto1(view[: self.length])
+        if count == 0:
+            raise http.client.IncompleteRead(b"", self.length)
+        self.length -= count
+        return count
+
+    def interrupt(self) -> None:
+        if self._connection is not None:
+            self._connection.interrupt()
+
+    def close(self) -> None:
+        """Blocking: keep the connection for the next request if the body was read to its
+        end and the server keeps it open; close it otherwise."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        answer = self._answer
+        reusable = self.length == 0 and not answer.chunked and not answer.will_close
+        answer.close()
+        if reusable:
+            self.pool.give_back(connection)
+        else:
+            connection.close()
+
+
+def _origin(url: URL) -> Origin:
+    scheme = url.scheme or "http"
+    return scheme, url.host or "", url.port or (443 if scheme == "https" else 80)
+
+
+def _request(
+    pool: WirePool, url: URL, headers: Mapping[str, str]
+) -> tuple[_Connection, http.client.HTTPResponse]:
+    """Send one GET; a reused connection the server closed meanwhile is replaced once."""
+    while True:
+        connection, reused = pool.take(_origin(url))
+        try:
+            connection.request("GET", url.raw_path_qs, headers={**pool.headers, **headers})
+            return connection, connection.getresponse()
+        except ssl.SSLCertVerificationError:
+            connection.close()
+            raise
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            if not reused:
+                raise
+
+
+def _open(pool: WirePool, url: str, headers: Mapping[str, str]) -> WireResponse:
+    """Blocking: GET ``url``, following redirects; the answer with its body unread."""
+    target = URL(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        connection, answer = _request(pool, target, headers)
+        response = WireResponse(pool, connection, answer)
+        location = answer.getheader("Location")
+        if answer.status not in REDIRECTS or not location:
+            return response
+        response.length = None  # not reused: the body of a redirect is not read
+        response.close()
+        target = target.join(URL(location))
+    raise TransientError("redirected too many times")
+
+
+async def open_wire(
+    pool: WirePool, url: str, headers: Mapping[str, str], what: str
+) -> WireResponse:
+    """GET ``url`` on a worker thread (one try); transport failures are ``TransientError``."""
+    with mapped_transport_errors(what):
+        try:
+            return await anyio.to_thread.run_sync(_open, pool, url, headers)
+        except (ConnectionError, TimeoutError, ssl.SSLError, http.client.HTTPException):
+            raise  # mapped just above
+        except OSError as exc:  # cannot connect: no such host, no route
+            host = URL(url).host
+            raise TransientError(f"cannot connect to {host} ({exc.strerror or exc})") from exc
+
+
+def raise_mapped(error: BaseException, what: str) -> NoReturn:
+    """Raise a transport failure that ``WireResponse.receive`` returned, mapped."""
+    with mapped_transport_errors(what):
+        raise error
+    raise error  # not reached: every error ``receive`` returns is mapped
+
+
+async def interruptible(call: Callable[[], Awaitable[T]], interrupt: Callable[[], None]) -> T:
+    """Await ``call`` (a blocking read on a worker thread); if the task is cancelled
+    meanwhile, ``interrupt`` the read so the thread returns now, not after a read timeout."""
+    finished = False
+    result: list[T] = []
+
+    async def watch() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            if not finished:
+                interrupt()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        try:
+            result.append(await call())
+        finally:
+            finished = True
+            group.cancel_scope.cancel()
+    return result[0]
