@@ -35,6 +35,7 @@ GIB = 1024 * MIB
 # that size: one plain asset that curl and aria2c can fetch too.
 LARGEST_SINGLE_ASSET = getattr(client_module, "DEFAULT_MAX_ASSET_SIZE", 2 * 10**9 - MIB)
 REPO = "bench/models"
+DEFAULT_DEST = Path("/dev/shm/gaama-bench") if Path("/dev/shm").is_dir() else Path("bench-data")
 
 NOTES = [
     "How to read it: *median s* is the median over the runs of the time charged to the peer: "
@@ -54,7 +55,13 @@ NOTES = [
     "whose runs exceed the per-case time budget (`--budget`) is run fewer times.",
     "",
     "Profiles: loopback = no added latency, no bandwidth cap; cdn = 20 ms added to every API "
-    "and storage response and 25 MiB/s per storage connection.",
+    "and storage response and 20 MiB/s per storage connection; https = loopback with every "
+    "origin over TLS (a second server process, `ServerConfig(tls=True)`), every peer trusting "
+    "its CA. Peers run in alternating rounds (one run of each, then again), so a load that "
+    "comes and goes on the machine falls on all alike. Downloads land in `--dest` (RAM-backed "
+    "`/dev/shm` by default, so disk writeback does not decide), with the download cache off "
+    "in every gaama process. `gaama_async` is the time inside `download()` (in-process, "
+    "sha256 verified); `gaama CLI` is `gaama download` timed as a whole process.",
 ]
 
 
@@ -87,8 +94,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
     )
-    parser.add_argument("--profile", choices=["loopback", "cdn", "both"], default="both")
+    parser.add_argument(
+        "--profile", choices=["loopback", "cdn", "https", "all"], default="all",
+        help="network profile(s) of the download scenarios (https: large download only)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench-data"))
+    parser.add_argument(
+        "--dest", type=Path, default=DEFAULT_DEST,
+        help=f"where the server keeps its files and downloads land (default {DEFAULT_DEST}: "
+        "RAM-backed; give a folder on disk to measure the disk)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -99,6 +114,7 @@ def _publish(bench: Bench, tag: str, paths: list[Path]) -> None:
             # Setup, not a measurement: no pacing of writes (the server lifts its limits too).
             bench.gaama_async("publish", "--write-interval", "0", "--tag", tag, *map(str, paths)),
             cwd=clients.REPO_ROOT,
+            env=bench.env(),
         )
     )
     if run.error:
@@ -118,8 +134,9 @@ def _single_asset(bench: Bench, tag: str, name: str, size: int) -> None:
 def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
     """Set everything up and run the chosen scenarios."""
     only = set(args.only or SCENARIOS)
-    profiles = ["loopback", "cdn"] if args.profile == "both" else [args.profile]
+    profiles = ["loopback", "cdn", "https"] if args.profile == "all" else [args.profile]
     out: Path = args.out.resolve()
+    dest: Path = args.dest.resolve()
     notes = list(NOTES)
     size = min(args.size, LARGEST_SINGLE_ASSET)
     if size != args.size:
@@ -134,21 +151,14 @@ def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
     large = files.large_file(out / "data", size)
     small = files.small_files(out / "data", args.small_count, args.small_size)
     print(f"files ready in {time.perf_counter() - started:.1f}s", flush=True)
-    root = out / "server"
+    root = dest / "server"
     shutil.rmtree(root, ignore_errors=True)
     token = f"bench_{secrets.token_hex(8)}"
     cases: list[Case] = []
+    if "https" in profiles and "large-download" in only:
+        cases += _https_large(args, dest, token, tools, large, size)
     with BenchServer(root, token) as server:
-        bench = Bench(
-            server,
-            Api(server.urls.api, token, REPO),
-            tools,
-            out / "work",
-            REPO,
-            token,
-            args.repeat,
-            args.budget,
-        )
+        bench = _bench(server, token, tools, dest, args)
         server.set_profile("loopback")
         if only & {"large-download", "resume", "warm"}:
             _publish(bench, "large", [large])
@@ -158,7 +168,7 @@ def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
         if "warm-100" in only:
             # Its own release of the first 100 small files (the many-small data).
             _publish(bench, "warm-100", small[:WARM_ASSETS])
-        for profile in profiles:
+        for profile in [p for p in profiles if p != "https"]:
             if "large-download" in only:
                 cases += scenarios.large_download(bench, profile, "large", large.name, size)
             if "many-small" in only:
@@ -173,8 +183,31 @@ def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
         if "warm-100" in only:
             sizes = {p.name: p.stat().st_size for p in small[:WARM_ASSETS]}
             cases += scenarios.warm_restart_many(bench, "warm-100", sizes)
-    shutil.rmtree(out / "work", ignore_errors=True)
+    shutil.rmtree(dest / "work", ignore_errors=True)
     return cases, notes
+
+
+def _bench(
+    server: BenchServer, token: str, tools: peers.Tools, dest: Path, args: argparse.Namespace
+) -> Bench:
+    api = Api(server.urls.api, token, REPO, server.urls.ca_file)
+    return Bench(server, api, tools, dest / "work", REPO, token, args.repeat, args.budget)
+
+
+def _https_large(
+    args: argparse.Namespace, dest: Path, token: str, tools: peers.Tools, large: Path, size: int
+) -> list[Case]:
+    """The large download on a second server that speaks TLS on every origin."""
+    root = dest / "server-tls"
+    shutil.rmtree(root, ignore_errors=True)
+    try:
+        with BenchServer(root, token, tls=True) as server:
+            bench = _bench(server, token, tools, dest, args)
+            _publish(bench, "large", [large])
+            _single_asset(bench, "large", large.name, size)
+            return scenarios.large_download(bench, "https", "large", large.name, size)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,6 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.markdown(cases, info)
     (out / "results.md").write_text(table)
-    print(f"\nwrote {out / 'results.json'} and {out / 'results.md'}\n")
+    written = [out / "results.json", out / "results.md"]
+    if peers.pip_module("matplotlib", "matplotlib", {}, "chart"):
+        from . import chart  # matplotlib: a benchmark-only dependency, installed just above
+
+        written.append(chart.draw(cases, out / "chart.png", info))
+    print(f"\nwrote {', '.join(map(str, written))}\n")
     print(table)
     return 0

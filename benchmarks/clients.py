@@ -32,6 +32,14 @@ class Bench:
     repeat: int
     budget: float
 
+    def env(self) -> dict[str, str]:
+        """Every client's environment: no download cache (a cached file would measure the
+        cache), and the TLS server's CA trusted where there is one."""
+        env = {**os.environ, "GAAMA_CACHE_DIR": "off"}
+        if self.server.urls.ca_file:
+            env["SSL_CERT_FILE"] = self.server.urls.ca_file
+        return env
+
     def gaama_async(self, *args: str) -> list[str]:
         """A command running :mod:`benchmarks.run_gaama_async`."""
         common = ["--repo", self.repo, "--token", self.token, "--api-url", self.server.urls.api]
@@ -68,10 +76,33 @@ def _resolve(bench: Bench, tag: str, names: set[str] | None) -> tuple[list[Resol
     return resolved, time.perf_counter() - start
 
 
-def download_gaama_async(bench: Bench, tag: str, dest: Path) -> Run:
-    return run_from(
-        run_measured(bench.gaama_async("download", "--tag", tag, "--dir", str(dest)), cwd=REPO_ROOT)
-    )
+def download_gaama_async(
+    bench: Bench, tag: str, dest: Path, *, concurrency: int | None = None, inside: bool = False
+) -> Run:
+    """``download()`` through the public API in its own process; with ``inside`` the time
+    charged is the call's own (the in-process number), else the whole process."""
+    cmd = bench.gaama_async("download", "--tag", tag, "--dir", str(dest))
+    if concurrency is not None:
+        cmd += ["--concurrency", str(concurrency)]
+    run = run_from(run_measured(cmd, cwd=REPO_ROOT, env=bench.env()))
+    if inside and run.inner is not None:
+        run = Run(**{**run.__dict__, "wall": run.inner})
+    return run
+
+
+def download_gaama_cli(bench: Bench, tag: str, dest: Path) -> Run:
+    """``gaama download`` as users run it: the whole process, interpreter start included."""
+    env = {**bench.env(), "GITHUB_TOKEN": bench.token, "GAAMA_API_URL": bench.server.urls.api}
+    cmd = [python(), "-m", "gaama_async", "download", bench.repo, "--tag", tag]
+    return run_from(run_measured([*cmd, "--dir", str(dest), "-q"], env=env, cwd=REPO_ROOT))
+
+
+def download_hf_transfer(bench: Bench, tag: str, dest: Path, name: str) -> Run:
+    """hf_transfer (Rust) on the resolved signed URL: 16 files x 16 MiB chunks, as
+    huggingface_hub runs it (resolution timed)."""
+    (asset,), resolve = _resolve(bench, tag, {name})
+    cmd = [python(), "-m", "benchmarks.run_hf_transfer", asset.url, str(dest / name)]
+    return run_from(run_measured(cmd, cwd=REPO_ROOT, env=bench.env()), resolve=resolve)
 
 
 def download_gaama072(bench: Bench, tag: str, dest: Path) -> Run:
@@ -82,8 +113,13 @@ def download_curl(bench: Bench, tag: str, dest: Path, name: str) -> Run:
     """One stream: resolve the signed URL (timed), then ``curl -o``."""
     assert bench.tools.curl is not None
     (asset,), resolve = _resolve(bench, tag, {name})
-    cmd = [bench.tools.curl, "-sS", "-f", "-o", str(dest / name), asset.url]
+    cmd = [bench.tools.curl, "-sS", "-f", *_curl_ca(bench), "-o", str(dest / name), asset.url]
     return run_from(run_measured(cmd), resolve=resolve)
+
+
+def _curl_ca(bench: Bench) -> list[str]:
+    ca = bench.server.urls.ca_file
+    return ["--cacert", ca] if ca else []
 
 
 def _aria2c(bench: Bench, dest: Path) -> list[str]:
@@ -98,13 +134,18 @@ def _aria2c(bench: Bench, dest: Path) -> list[str]:
         "--allow-overwrite=true",
         "--auto-file-renaming=false",
         "--summary-interval=0",
+        *([f"--ca-certificate={bench.server.urls.ca_file}"] if bench.server.urls.ca_file else []),
     ]
 
 
-def download_aria2c_large(bench: Bench, tag: str, dest: Path, name: str) -> Run:
-    """``aria2c -x8 -s8`` on the resolved signed URL (resolution timed)."""
+def download_aria2c_large(
+    bench: Bench, tag: str, dest: Path, name: str, connections: int = 16
+) -> Run:
+    """``aria2c -xN -sN -k16M`` on the resolved signed URL (resolution timed): N connections,
+    pieces of 16 MiB like gaama_async's ranges."""
     (asset,), resolve = _resolve(bench, tag, {name})
-    cmd = [*_aria2c(bench, dest), "-x8", "-s8", "-o", name, asset.url]
+    split = [f"-x{connections}", f"-s{connections}", "-k16M"]
+    cmd = [*_aria2c(bench, dest), *split, "-o", name, asset.url]
     return run_from(run_measured(cmd), resolve=resolve)
 
 
@@ -125,7 +166,11 @@ def upload_gaama_async(bench: Bench, tag: str, source: Path) -> Run:
     """``publish``: draft, upload, verify, manifest, publish; then the release is deleted."""
     try:
         return run_from(
-            run_measured(bench.gaama_async("publish", "--tag", tag, str(source)), cwd=REPO_ROOT)
+            run_measured(
+                bench.gaama_async("publish", "--tag", tag, str(source)),
+                cwd=REPO_ROOT,
+                env=bench.env(),
+            )
         )
     finally:
         bench.api.delete_by_tag(tag)

@@ -10,6 +10,7 @@ tools does too; its time is added to theirs.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -34,15 +35,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 class Api:
-    """Authenticated JSON calls to one repository on the local server."""
+    """Authenticated JSON calls to one repository on the local server (over HTTPS trusting
+    ``ca_file`` when given)."""
 
-    def __init__(self, api_url: str, token: str, repo: str) -> None:
+    def __init__(self, api_url: str, token: str, repo: str, ca_file: str = "") -> None:
         self.base = f"{api_url}/repos/{repo}"
         self.token = token
+        self._context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self._opener = urllib.request.build_opener(
+            _NoRedirect, urllib.request.HTTPSHandler(context=self._context)
+        )
 
     def _request(
         self, method: str, url: str, body: dict[str, Any] | None = None, accept: str = ""
@@ -58,7 +61,7 @@ class Api:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """One API call; the decoded JSON answer (``None`` for 204)."""
         request = self._request(method, self.base + path, body)
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=self._context) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
 
@@ -71,7 +74,7 @@ class Api:
         """The signed storage URL the API redirects an asset download to."""
         request = self._request("GET", asset_api_url, accept="application/octet-stream")
         try:
-            with _OPENER.open(request, timeout=60) as response:
+            with self._opener.open(request, timeout=60) as response:
                 raise RuntimeError(f"expected a 302, got {response.status}")
         except urllib.error.HTTPError as exc:
             if exc.code != 302:

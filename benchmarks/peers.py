@@ -19,6 +19,7 @@ class Tools:
     aria2c: str | None
     gaama072_python: str | None
     missing: dict[str, str]
+    hf_transfer: bool = False
 
 
 def _apt_install(package: str) -> str | None:
@@ -65,15 +66,30 @@ def _gaama072(venv: Path, missing: dict[str, str]) -> str | None:
     return str(python)
 
 
+def pip_module(module: str, package: str, missing: dict[str, str], peer: str) -> bool:
+    """Import ``module`` in this interpreter, installing ``package`` from PyPI first if needed
+    (benchmark-only dependencies: hf-transfer, matplotlib)."""
+    probe = [sys.executable, "-c", f"import {module}"]
+    if subprocess.run(probe, capture_output=True).returncode == 0:
+        return True
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", package]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or subprocess.run(probe, capture_output=True).returncode != 0:
+        missing[peer] = f"{' '.join(cmd)} failed: {done.stderr.strip()[-300:]}"
+        return False
+    return True
+
+
 def prepare(venv_dir: Path) -> Tools:
-    """Find or install curl, aria2c and gaama 0.7.2."""
+    """Find or install curl, aria2c, hf_transfer and gaama 0.7.2."""
     missing: dict[str, str] = {}
     if _binary("time", "time", missing) is None:
         missing["peak RSS"] = "GNU time missing: peak RSS includes the harness's size at fork"
     curl = _binary("curl", "curl", missing)
     aria2c = _binary("aria2c", "aria2", missing)
     old = _gaama072(venv_dir, missing)
-    return Tools(curl, aria2c, old, missing)
+    hf = pip_module("hf_transfer", "hf-transfer", missing, "hf_transfer")
+    return Tools(curl, aria2c, old, missing, hf)
 
 
 def version_of(cmd: list[str]) -> str:

@@ -17,8 +17,12 @@ from gaama_async import GaAMA
 
 
 async def _run(args: argparse.Namespace) -> float:
-    pacing = {} if args.write_interval is None else {"write_interval": args.write_interval}
-    async with GaAMA(repo=args.repo, token=args.token, api_url=args.api_url, **pacing) as client:
+    options: dict[str, float] = {}
+    if args.write_interval is not None:
+        options["write_interval"] = args.write_interval
+    if args.concurrency is not None:
+        options["max_concurrency"] = args.concurrency
+    async with GaAMA(repo=args.repo, token=args.token, api_url=args.api_url, **options) as client:
         start = time.perf_counter()
         if args.command == "download":
             await client.download(args.tag, args.dir)
@@ -36,6 +40,7 @@ def main() -> None:
     parser.add_argument("--tag", required=True)
     parser.add_argument("--dir", default=".")
     parser.add_argument("--write-interval", type=float, default=None)
+    parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("files", nargs="*")
     args = parser.parse_intermixed_args()
     print(json.dumps({"seconds": anyio.run(_run, args)}))

@@ -18,35 +18,42 @@ from .process import bytes_written, run_measured
 Attempt = Callable[[Path], Run]
 
 
-def _repeat(bench: Bench, case: Case, attempt: Attempt, expected: dict[str, int]) -> Case:
-    """Run ``attempt`` up to ``repeat`` times, fewer once the case has used its time budget.
-
-    No further run starts if it would likely end past ``budget`` seconds for this case: a peer
-    that needs over a minute per run (one stream at 25 MiB/s) then runs once rather than
-    blowing the whole benchmark's time; the run count is reported with the median.
-    """
-    spent = 0.0
+def _once(bench: Bench, case: Case, attempt: Attempt, expected: dict[str, int]) -> Run:
+    """One run of one peer into a fresh folder, checked for the right files."""
     dest = bench.work / f"{case.scenario}-{case.profile}-{case.peer}".replace(" ", "_")
-    for _ in range(bench.repeat):
-        fresh_dir(dest)
-        os.sync()  # the previous run's writeback must not slow this one down
-        try:
-            run = attempt(dest)
-        except Exception as exc:  # a peer's failure is a result, not a crash of the harness
-            run = Run(wall=0.0, error=f"{type(exc).__name__}: {exc}")
-        if not run.error and expected:
-            run = Run(**{**run.__dict__, "error": check_files(dest, expected)})
-        case.runs.append(run)
-        spent += run.seconds
-        print(
-            f"  {case.scenario}/{case.profile}/{case.peer}: {run.seconds:.2f}s "
-            f"rss={run.rss_mib:.0f}MiB {run.error}",
-            flush=True,
-        )
-        if run.error or spent + run.seconds > bench.budget:
-            break
     fresh_dir(dest)
-    return case
+    os.sync()  # the previous run's writeback must not slow this one down
+    try:
+        run = attempt(dest)
+    except Exception as exc:  # a peer's failure is a result, not a crash of the harness
+        run = Run(wall=0.0, error=f"{type(exc).__name__}: {exc}")
+    if not run.error and expected:
+        run = Run(**{**run.__dict__, "error": check_files(dest, expected)})
+    fresh_dir(dest)
+    print(
+        f"  {case.scenario}/{case.profile}/{case.peer}: {run.seconds:.2f}s "
+        f"in-process={run.inner} rss={run.rss_mib:.0f}MiB load={os.getloadavg()[0]:.2f} "
+        f"{run.error}",
+        flush=True,
+    )
+    return run
+
+
+def _alternate(bench: Bench, plan: list[tuple[Case, Attempt]], expected: dict[str, int]) -> None:
+    """Run every peer once per round, ``repeat`` rounds: peers alternate, so a load that
+    comes and goes on the machine falls on all of them alike (the ratios are what count).
+
+    A peer stops early after an error, or once its next run would likely end past
+    ``budget`` seconds for its case (one stream at 20 MiB/s then runs once or twice)."""
+    spent = {id(case): 0.0 for case, _ in plan}
+    for _ in range(bench.repeat):
+        for case, attempt in plan:
+            runs = case.runs
+            if runs and (runs[-1].error or spent[id(case)] + runs[-1].seconds > bench.budget):
+                continue
+            run = _once(bench, case, attempt, expected)
+            case.runs.append(run)
+            spent[id(case)] += run.seconds
 
 
 def _missing(case: Case, reason: str) -> Case:
@@ -56,15 +63,28 @@ def _missing(case: Case, reason: str) -> Case:
 
 
 def large_download(bench: Bench, profile: str, tag: str, name: str, size: int) -> list[Case]:
-    """One asset: gaama_async vs curl -o vs aria2c -x8 -s8 vs gaama 0.7.2."""
+    """One asset, at equal connection counts: gaama_async's default (16) in-process and as
+    the CLI vs aria2c -x16 and hf_transfer (16), gaama_async with 8 vs aria2c -x8, curl (one
+    stream), gaama 0.7.2."""
     bench.server.set_profile(profile)
     expected = {name: size}
     plan: list[tuple[str, Attempt | None, str]] = [
-        ("gaama_async", lambda d: clients.download_gaama_async(bench, tag, d), ""),
+        ("gaama_async", lambda d: clients.download_gaama_async(bench, tag, d, inside=True), ""),
+        ("gaama CLI", lambda d: clients.download_gaama_cli(bench, tag, d), ""),
         ("curl", lambda d: clients.download_curl(bench, tag, d, name), "curl"),
-        ("aria2c -x8", lambda d: clients.download_aria2c_large(bench, tag, d, name), "aria2c"),
-        ("gaama 0.7.2", lambda d: clients.download_gaama072(bench, tag, d), "gaama 0.7.2"),
+        ("aria2c -x16", lambda d: clients.download_aria2c_large(bench, tag, d, name), "aria2c"),
+        ("hf_transfer", lambda d: clients.download_hf_transfer(bench, tag, d, name), "hf_transfer"),
+        (
+            "gaama_async -c8",
+            lambda d: clients.download_gaama_async(bench, tag, d, concurrency=8, inside=True),
+            "",
+        ),
+        ("aria2c -x8", lambda d: clients.download_aria2c_large(bench, tag, d, name, 8), "aria2c"),
     ]
+    if profile != "https":
+        plan.append(
+            ("gaama 0.7.2", lambda d: clients.download_gaama072(bench, tag, d), "gaama 0.7.2")
+        )
     return _peers(bench, "large download", profile, size, plan, expected)
 
 
@@ -103,22 +123,24 @@ def _peers(
     plan: list[tuple[str, Attempt | None, str]],
     expected: dict[str, int],
 ) -> list[Case]:
-    cases = []
+    cases, runnable = [], []
     for peer, attempt, tool in plan:
         case = Case(scenario, profile, peer, payload)
         reason = bench.tools.missing.get(tool, "") if tool else ""
         if tool == "curl" and bench.tools.curl is None:
             reason = reason or "curl not found"
+        cases.append(case)
         if reason or attempt is None:
-            cases.append(_missing(case, reason))
+            _missing(case, reason)
         else:
-            cases.append(_repeat(bench, case, attempt, expected))
+            runnable.append((case, attempt))
+    _alternate(bench, runnable, expected)
     return cases
 
 
 def _cli(bench: Bench, tag: str, dest: Path) -> tuple[list[str], dict[str, str]]:
     """The gaama CLI download, as a service would run it."""
-    env = {**os.environ, "GITHUB_TOKEN": bench.token, "GAAMA_API_URL": bench.server.urls.api}
+    env = {**bench.env(), "GITHUB_TOKEN": bench.token, "GAAMA_API_URL": bench.server.urls.api}
     cmd = [python(), "-m", "gaama_async", "download", bench.repo, "--tag", tag]
     return [*cmd, "--dir", str(dest), "-q"], env
 

@@ -13,11 +13,13 @@ from typing import Any
 
 MIB = 1024 * 1024
 
-# The issue's "CDN-like" profile: 20 ms on every API and storage answer, 25 MiB/s per
-# storage connection. "loopback" adds nothing.
+# The issue's "CDN-like" profile: 20 ms on every API and storage answer, 20 MiB/s per
+# storage connection. "loopback" adds nothing; "https" is loopback on a TLS server (its own
+# process: TLS is not switched at run time), as github.com is HTTPS end to end.
 PROFILES: dict[str, dict[str, float | None]] = {
     "loopback": {"latency": 0.0, "bandwidth": None},
-    "cdn": {"latency": 0.02, "bandwidth": 25.0 * MIB},
+    "cdn": {"latency": 0.02, "bandwidth": 20.0 * MIB},
+    "https": {"latency": 0.0, "bandwidth": None},
 }
 
 
@@ -29,17 +31,21 @@ class Urls:
     uploads: str
     storage: str
     control: str
+    ca_file: str = ""  # the CA that signed a TLS server's certificate
 
 
 class BenchServer:
     """The release server in a child process (``benchmarks.server_main``)."""
 
-    def __init__(self, root: Path, token: str, *, max_asset_size: int | None = None) -> None:
+    def __init__(
+        self, root: Path, token: str, *, max_asset_size: int | None = None, tls: bool = False
+    ) -> None:
         self.root = root
+        self.tls = tls
         self.token = token
         self.max_asset_size = max_asset_size
         self._proc: subprocess.Popen[str] | None = None
-        self.urls = Urls("", "", "", "")
+        self.urls = Urls("", "", "", "", "")
 
     def start(self) -> None:
         """Spawn the server and wait for the line that carries its URLs."""
@@ -47,6 +53,8 @@ class BenchServer:
         cmd += ["--root", str(self.root), "--token", self.token]
         if self.max_asset_size is not None:
             cmd += ["--max-asset-size", str(self.max_asset_size)]
+        if self.tls:
+            cmd.append("--tls")
         repo_root = Path(__file__).resolve().parent.parent
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=repo_root)
         assert self._proc.stdout is not None

@@ -24,9 +24,10 @@ from gaama_async.server import ReleaseServer, ServerConfig
 _TUNABLE = ("latency", "bandwidth", "max_asset_size", "signed_url_ttl")
 
 
-def _config(root: Path, token: str, max_asset_size: int | None) -> ServerConfig:
-    # Scenarios and peers pick their own repositories; they exist on first use.
-    config = ServerConfig(root=root, tokens={token: "bench"}, auto_create=True)
+def _config(root: Path, token: str, max_asset_size: int | None, tls: bool) -> ServerConfig:
+    # Scenarios and peers pick their own repositories; they exist on first use. With ``tls``
+    # every origin speaks HTTPS with a certificate from a local CA (its file is printed).
+    config = ServerConfig(root=root, tokens={token: "bench"}, auto_create=True, tls=tls)
     # Hundreds of uploads and thousands of API calls per run: lift GitHub's limits, which
     # would otherwise measure our waiting rather than our transfers.
     config.writes_per_minute = 100_000
@@ -78,13 +79,13 @@ def _control_app(server: ReleaseServer) -> web.Application:
     return app
 
 
-async def serve(root: Path, token: str, max_asset_size: int | None) -> None:
+async def serve(root: Path, token: str, max_asset_size: int | None, tls: bool) -> None:
     """Run until SIGTERM or SIGINT, after printing the URLs as one JSON line."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with ReleaseServer(_config(root, token, max_asset_size)) as server:
+    async with ReleaseServer(_config(root, token, max_asset_size, tls)) as server:
         runner = web.AppRunner(_control_app(server), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -95,6 +96,7 @@ async def serve(root: Path, token: str, max_asset_size: int | None) -> None:
             "uploads": server.uploads_url,
             "storage": server.storage_url,
             "control": f"http://127.0.0.1:{port}",
+            "ca_file": str(server.ca_file) if server.ca_file else "",
         }
         print(json.dumps(urls), flush=True)
         try:
@@ -108,8 +110,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--max-asset-size", type=int, default=None)
+    parser.add_argument("--tls", action="store_true", help="HTTPS on every origin")
     args = parser.parse_args()
-    asyncio.run(serve(args.root, args.token, args.max_asset_size))
+    asyncio.run(serve(args.root, args.token, args.max_asset_size, args.tls))
 
 
 if __name__ == "__main__":
