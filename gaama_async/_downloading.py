@@ -25,7 +25,7 @@ from ._filenames import safe_filename
 from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
-from ._releases import assets_of, get_release
+from ._releases import assets_to_download, get_release
 from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
@@ -54,7 +54,7 @@ async def download_release(
 ) -> list[Path]:
     """Download the release ``request`` names; return every file now in place, sorted."""
     release = await get_release(ctx, request.tag)
-    assets = await assets_of(ctx, release)
+    assets = await assets_to_download(ctx, release)
     await make_folder(request.destination)
     record = FolderRecord(request.destination)
     await record.load()

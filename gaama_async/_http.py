@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import aiohttp
+import anyio
 from yarl import URL
 
 from ._config import Pacing, Timeouts
@@ -138,6 +139,10 @@ class GitHubHTTP:
             read_timeout=timeouts.read,
             user_agent=f"gaama-async/{__version__}",
         )
+        # Whether a repository's web host hands out storage links anonymously (public
+        # repositories do), keyed by its web page URL; see ``_storage.StorageLink``.
+        self.web_links: dict[str, bool] = {}
+        self.web_probe = anyio.Lock()
 
     def trust(self, url: str) -> None:
         """Allow the token on ``url``'s origin: the uploads host a release's ``upload_url``
