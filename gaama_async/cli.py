@@ -253,8 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     # argparse fills rm's NAME... before --tag when they follow it; take the rest here
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "rm" or any(e.startswith("-") for e in extra)):
+    # (publish's FILE... too, now that --finish lets it be empty)
+    if extra and (args.command not in ("rm", "publish") or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "publish":
+        args.files += extra
     if args.command != "serve" and args.api_url is None:
         _check_api_url_from_environment(parser)
     if args.command == "publish" and (args.finish and args.tag is None):
