@@ -406,7 +406,11 @@ class GaAMA:
         """Upload ``files`` as assets of the release ``tag`` (default: today, ``YYYY.MM.DD``).
 
         A new release is built as a draft and published only once every asset is uploaded
-        and verified; on failure or cancellation the draft is deleted. Files added to an
+        and verified; on failure or cancellation the draft is deleted. A tag that has a draft
+        kept with ``draft=True`` gets no second release: the files go into that draft, which
+        is then published after ``finish_draft``'s check (or stays a draft with ``draft``).
+        A published immutable release takes no new or replaced file: ``PublishError``
+        before anything is sent (identical files are still skipped). Files added to an
         existing published release are skipped when identical; a different file of the same
         stored name raises ``AssetConflictError`` unless ``overwrite=True``.
 
