@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from gaama_async import GaAMA, NotFoundError, PublishError
-from gaama_async.server import ReleaseServer
+from gaama_async.server import Fault, ReleaseServer
 
 pytestmark = pytest.mark.anyio
 
@@ -100,3 +101,30 @@ async def test_an_alias_named_like_a_release_is_refused(client: GaAMA, tmp_path:
         await client.set_alias("bad/name", "v1")
     with pytest.raises(NotFoundError):
         await client.set_alias("production", "v9")
+
+
+async def test_a_download_started_before_a_move_gets_the_old_release_whole(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(client, tmp_path, "v2", b"2" * 100_000)
+    await _publish(client, tmp_path, "v3", b"3" * 100_000)
+    await client.set_alias("production", "v2")
+    # v2's model.bin pauses mid-body; the alias moves to v3 while it does
+    fault = server.faults.add(
+        Fault("stall", route="storage", asset="model.bin", after_bytes=1000, delay=1.0)
+    )
+    out = tmp_path / "out"
+    moved_during: list[bool] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(client.download, "production", out)
+        while fault.hits == 0:
+            await anyio.sleep(0.01)
+        await client.set_alias("production", "v3")
+        moved_during.append(not (out / "model.bin").exists())
+    assert moved_during == [True]
+    assert sorted(p.name for p in out.iterdir() if p.name != ".gaama") == [
+        "model.bin",
+        "only-v2.txt",
+    ]
+    assert (out / "model.bin").read_bytes() == b"2" * 100_000
+    assert (await client.get_alias("production")).target_tag == "v3"
