@@ -208,11 +208,7 @@ async def finish(client: GaAMA, args: argparse.Namespace) -> None:
 
 async def remove_drafts(client: GaAMA, args: argparse.Namespace) -> None:
     """``rm --tag T --draft``: delete the tag's drafts no live publisher is filling."""
-    if args.dry_run:
-        drafts = [r for r in await client.list_releases(drafts=True) if r.draft]
-        gone = [r for r in drafts if r.tag == args.tag]
-    else:
-        gone = await client.delete_drafts(args.tag)
+    gone = await client.delete_drafts(args.tag, dry_run=args.dry_run)
     if args.json:
         _emit({"tag": args.tag, "dry_run": args.dry_run, "drafts": [r.id for r in gone]})
         return

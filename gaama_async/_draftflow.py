@@ -67,9 +67,12 @@ async def finish_draft(
         raise
 
 
-async def delete_drafts(ctx: Context, tag: str, *, lease: float = DEFAULT_LEASE) -> list[Release]:
+async def delete_drafts(
+    ctx: Context, tag: str, *, lease: float = DEFAULT_LEASE, dry_run: bool = False
+) -> list[Release]:
     """Delete the drafts of ``tag`` no live publisher is filling: the ones users kept and
-    abandoned in-progress ones. Returns them (none is an error: nothing to delete)."""
+    abandoned in-progress ones. Returns them (none is an error: nothing to delete); with
+    ``dry_run`` only returns them."""
     releases = await all_releases(ctx)
     doomed = kept_drafts(releases, tag) + abandoned_drafts(
         releases, tag, now=ctx.http.clock.now(), lease=lease, here=this_machine(),
@@ -77,7 +80,7 @@ async def delete_drafts(ctx: Context, tag: str, *, lease: float = DEFAULT_LEASE)
     )  # fmt: skip
     if not doomed:
         raise NotFoundError(f"{ctx.repo.full_name} has no draft of '{tag}' to delete.")
-    for release in doomed:
+    for release in () if dry_run else doomed:
         with contextlib.suppress(NotFoundError):  # another process deleted it first
             await ctx.http.json("DELETE", release.url, what=f"draft '{tag}'")
     return doomed

@@ -164,14 +164,23 @@ async def draft_release(
 async def _create_draft(ctx: Context, spec: ReleaseSpec, mark: DraftMark) -> Release:
     # Retried like any call: a draft a lost answer leaves behind carries our marker, which
     # nobody renews, so the next publisher of the tag removes it once its lease runs out.
-    return await ctx.http.parsed(
-        Release.from_json,
-        "POST",
-        f"{ctx.repo.url}/releases",
-        what=f"creating release '{spec.tag}' of {ctx.repo.full_name}",
-        json={"tag_name": spec.tag, "name": spec.name or spec.tag,
-              "body": with_mark(spec.body, mark), "draft": True, "prerelease": spec.prerelease},
-    )  # fmt: skip
+    try:
+        return await ctx.http.parsed(
+            Release.from_json,
+            "POST",
+            f"{ctx.repo.url}/releases",
+            what=f"creating release '{spec.tag}' of {ctx.repo.full_name}",
+            json={"tag_name": spec.tag, "name": spec.name or spec.tag,
+                  "body": with_mark(spec.body, mark), "draft": True,
+                  "prerelease": spec.prerelease},
+        )  # fmt: skip
+    except GaamaError as exc:
+        if exc.status == 422 and "used by an immutable release" in str(exc):
+            raise PublishError(
+                f"Tag '{spec.tag}' belonged to an immutable release that was deleted, and "
+                "GitHub never lets it be used again: publish under a new tag."
+            ) from exc
+        raise
 
 
 async def _finish(ctx: Context, draft: Draft) -> Release:

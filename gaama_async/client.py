@@ -352,9 +352,10 @@ class GaAMA:
         draft = await _draftflow.kept_draft(self._ctx, tag)
         return await _draftflow.finish_draft(self._ctx, draft)
 
-    async def delete_drafts(self, tag: str) -> list[Release]:
-        """Delete the drafts of ``tag`` that no live publisher is filling; returns them."""
-        return await _draftflow.delete_drafts(self._ctx, tag)
+    async def delete_drafts(self, tag: str, *, dry_run: bool = False) -> list[Release]:
+        """Delete the drafts of ``tag`` that no live publisher is filling; returns them
+        (with ``dry_run``, the drafts that would be deleted, and nothing changes)."""
+        return await _draftflow.delete_drafts(self._ctx, tag, dry_run=dry_run)
 
     async def _assets_of(self, release: Release) -> list[Asset]:
         return await assets_of(self._ctx, release)

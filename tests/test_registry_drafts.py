@@ -89,3 +89,24 @@ async def test_publishing_into_an_immutable_repository_goes_through_the_draft(
     assert server.counters.requests["api.delete_asset"] == 0
     listed = await client.list_releases()
     assert [r.immutable for r in listed] == [True]
+
+
+async def test_a_burnt_tag_is_refused_with_advice(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    server.config.immutable = True
+    (a,) = _files(tmp_path, a_bin=b"aaa")
+    await client.publish("v1", [a])
+    await client.delete_release("v1")
+    with pytest.raises(PublishError, match="never lets it be used again: publish under a new"):
+        await client.publish("v1", [a])
+    assert await releases_on(server.api_url) == []
+
+
+async def test_delete_drafts_dry_run_changes_nothing(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await client.publish("v1", _files(tmp_path, a_bin=b"aaa"), draft=True)
+    would = await client.delete_drafts("v1", dry_run=True)
+    assert [r.tag for r in would] == ["v1"]
+    assert [r["draft"] for r in await releases_on(server.api_url)] == [True]
