@@ -111,7 +111,7 @@ async def releases(client: GaAMA, args: argparse.Namespace) -> None:
         print(f"{client.repo} has no releases{'' if args.drafts else ' (drafts: --drafts)'}")
     for release in found:
         files = _files(release)
-        date = (release.published_at or "unpublished")[:10]
+        date = (release.published_at or "-")[:10]
         flags = ", ".join(_flags(release))
         aliases = f"  ← {', '.join(release.aliases)}" if release.aliases else ""
         print(

@@ -308,8 +308,9 @@ async def add_to_release(
     with _reported(f"Adding files to release '{release.tag}'", "Publish again to finish."):
         assets = await assets_of(ctx, release)
         manifest = await read_manifest(ctx.http, assets) or Manifest()
+        # immutable: a different file is a replace to refuse, not a conflict to overwrite
         plan = await plan_additions(
-            files, assets, manifest, overwrite=overwrite,
+            files, assets, manifest, overwrite=overwrite or release.immutable,
             max_asset_size=ctx.limits.max_asset_size, tag=release.tag,
         )  # fmt: skip
         _refuse_if_immutable(release, plan)

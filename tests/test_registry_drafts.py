@@ -83,6 +83,9 @@ async def test_publishing_into_an_immutable_repository_goes_through_the_draft(
     server.counters.reset()
     with pytest.raises(PublishError, match=r"immutable.*new tag"):
         await client.publish("v1", [b])
+    a.write_bytes(b"changed")  # a different file of the same name: not --overwrite advice
+    with pytest.raises(PublishError, match=r"immutable.*new tag"):
+        await client.publish("v1", [a], overwrite=False)
     assert server.counters.requests["upload"] == 0  # refused before sending anything
     with pytest.raises(PublishError, match="immutable"):
         await client.delete_assets("v1", "a.bin")
