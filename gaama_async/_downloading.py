@@ -26,7 +26,7 @@ from ._filenames import safe_filename
 from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
-from ._releases import assets_of
+from ._releases import assets_to_download
 from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
@@ -56,7 +56,7 @@ async def download_release(
 ) -> list[Path]:
     """Download the release ``request`` names; return every file now in place, sorted."""
     release = await resolve_release(ctx, request.tag)
-    assets = await assets_of(ctx, release)
+    assets = await assets_to_download(ctx, release)
     await make_folder(request.destination)
     record = FolderRecord(request.destination)
     await record.load()
