@@ -20,7 +20,7 @@ from ._context import Context
 from ._files import folder_entries, hash_pieces, stat_or_none
 from ._plan import plan_download
 from ._record import FolderRecord
-from ._releases import assets_of
+from ._releases import assets_to_download
 from ._storage import read_manifest
 from ._verifyplan import (
     ExpectedFile,
@@ -49,7 +49,7 @@ async def verify_folder(
         source = "record"
     else:
         release = await resolve_release(ctx, tag)
-        assets = await assets_of(ctx, release)
+        assets = await assets_to_download(ctx, release)
         manifest = await read_manifest(ctx.http, assets, record)
         targets, empties, _ = plan_download(assets, manifest, folder)
         expected = expected_from_plan(targets, [p.name for p in empties])
