@@ -7,6 +7,7 @@ import fnmatch
 import json
 from typing import Any
 
+from . import _cmd_registry
 from ._cli_errors import UsageError
 from ._console import ConsoleProgress, human_bytes
 from ._names import is_leftover
@@ -74,6 +75,9 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
 
 
 async def _publish(client: GaAMA, args: argparse.Namespace) -> None:
+    if args.finish and not args.files:
+        await _cmd_registry.finish(client, args)
+        return
     if args.dry_run:
         await _publish_dry_run(client, args)
         return
@@ -82,7 +86,7 @@ async def _publish(client: GaAMA, args: argparse.Namespace) -> None:
         args.files,
         name=args.name,
         body=args.body,
-        draft=args.draft,
+        draft=args.draft and not args.finish,
         prerelease=args.prerelease,
         overwrite=args.overwrite,
     )
@@ -153,6 +157,9 @@ async def _remove(client: GaAMA, args: argparse.Namespace) -> None:
     if args.release:
         await _remove_release(client, args)
         return
+    if args.draft:
+        await _cmd_registry.remove_drafts(client, args)
+        return
     names = await client.delete_assets(
         args.tag, args.patterns + (args.include or []), exclude=args.exclude,
         dry_run=args.dry_run,
@@ -184,4 +191,5 @@ COMMANDS = {
     "download": _download,
     "ls": _list,
     "rm": _remove,
+    **_cmd_registry.COMMANDS,
 }

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from ._aliases import resolve_release
 from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
 from ._concurrency import run_all
@@ -25,11 +26,12 @@ from ._filenames import safe_filename
 from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
-from ._releases import assets_to_download, get_release
+from ._releases import assets_to_download
 from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
-from .models import DownloadTarget
+from .manifest import MANIFEST_NAME
+from .models import Asset, DownloadTarget
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # Files this large are recorded as soon as they are verified, sparing another process
@@ -53,12 +55,13 @@ async def download_release(
     ctx: Context, cache: ContentCache | None, request: DownloadRequest
 ) -> list[Path]:
     """Download the release ``request`` names; return every file now in place, sorted."""
-    release = await get_release(ctx, request.tag)
+    release = await resolve_release(ctx, request.tag)
     assets = await assets_to_download(ctx, release)
     await make_folder(request.destination)
     record = FolderRecord(request.destination)
     await record.load()
     manifest = await read_manifest(ctx.http, assets, record)
+    label_manifest(record, assets, ctx.repo.full_name, [release.tag, request.tag or ""])
     targets, empties, refused = plan_download(assets, manifest, request.destination)
     if cache is not None:
         await _remember_release(ctx, cache, request.tag, targets, empties)
@@ -77,6 +80,13 @@ async def download_release(
         verified = {p.name: digests.get(p) for p in paths}
         paths += await _extract_archives(paths, request, protected=verified)
     return sorted(set(paths))
+
+
+def label_manifest(record: FolderRecord, assets: list[Asset], repo: str, tags: list[str]) -> None:
+    """Tell the record which release its manifest copy is of (``verify --offline``)."""
+    manifest = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+    if manifest is not None:
+        record.label_manifest(manifest, repo, [t for t in tags if t])
 
 
 class _FolderDownload:

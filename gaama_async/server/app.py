@@ -137,6 +137,11 @@ class ReleaseServer:
         return self._services.faults
 
     @property
+    def store(self) -> Store:
+        """What the server holds (repositories, releases, assets, tags), for tests to check."""
+        return self._services.store
+
+    @property
     def counters(self) -> Counters:
         """Live request statistics."""
         return self._services.counters
