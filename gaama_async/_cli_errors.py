@@ -172,6 +172,11 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 def connect_message(error: aiohttp.ClientConnectorError, scene: Scene) -> str:
     """Connection refused, host unknown, ...: name the host and port that did not answer."""
     reason = _reason(error.os_error)
+    if isinstance(error, aiohttp.ClientProxyConnectionError):
+        return (
+            f"cannot connect to the proxy {error.host}:{error.port}: {reason}; check "
+            "HTTPS_PROXY/HTTP_PROXY (and NO_PROXY for hosts to reach directly), then run again"
+        )
     if scene.api_url and _same_origin(scene.api_url, error.host, error.port):
         return (
             f"cannot connect to {scene.api_url}: {reason}; check --api-url "

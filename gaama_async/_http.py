@@ -13,7 +13,9 @@ import base64
 import functools
 import json as jsonlib
 import logging
+import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +25,7 @@ import aiohttp
 from yarl import URL
 
 from ._config import Pacing, Timeouts
+from ._netenv import Proxy, TrustStore, proxy_for, trust_store
 from ._ratelimit import (
     AdaptiveConcurrency,
     RateLimit,
@@ -103,8 +106,11 @@ class GitHubHTTP:
         pacing: Pacing,
         timeouts: Timeouts,
         concurrency: AdaptiveConcurrency,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self._env = dict(os.environ if env is None else env)
+        self._ssl = ssl_context(trust_store(self._env))
         self._authorization = authorization
         self._trusted = {origin(self.api_url)}
         self.retry = retry
@@ -142,9 +148,15 @@ class GitHubHTTP:
                     "User-Agent": f"gaama-async/{__version__}",
                     "X-GitHub-Api-Version": API_VERSION,
                 },
-                connector=aiohttp.TCPConnector(limit=0),
+                connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl),
             )
         return self._session
+
+    def proxy_for(self, url: str) -> dict[str, Any]:
+        """The ``proxy``/``proxy_auth`` arguments for a request to ``url``: the proxy the
+        environment names for it (``HTTPS_PROXY``, ``NO_PROXY``, ...; see ``_netenv``)."""
+        proxy = proxy_for(url, self._env)
+        return {} if proxy is None else _proxy_arguments(proxy)
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -215,6 +227,7 @@ class GitHubHTTP:
                 data=body() if body is not None else None,
                 headers=self._headers(url, headers),
                 allow_redirects=False,
+                **self.proxy_for(url),
             )
         self.clock.observe(response.headers.get("Date"))
         if response.status < 400:
@@ -317,6 +330,28 @@ class GitHubHTTP:
             raise TransientError(f"GitHub sent a malformed list for {what}")
         items = [_parse(parse, item, what) for item in page]
         return items, str(next_link["url"]) if next_link else None
+
+
+def _proxy_arguments(proxy: Proxy) -> dict[str, Any]:
+    auth = None
+    if proxy.login is not None:
+        auth = aiohttp.BasicAuth(proxy.login, proxy.password or "")
+    return {"proxy": proxy.url, "proxy_auth": auth}
+
+
+def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
+    """A verifying context over the CA bundle the environment names, or True (aiohttp's
+    default, the system store) when it names none. Verification is never turned off."""
+    if store.cafile is None and store.capath is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=store.cafile, capath=store.capath)
+    except (OSError, ssl.SSLError) as exc:
+        where = store.cafile or store.capath
+        name = store.source if store.cafile else "SSL_CERT_DIR"
+        raise ValueError(
+            f"{name} names {where!r}, which is not a readable file of PEM certificates ({exc})"
+        ) from exc
 
 
 def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:

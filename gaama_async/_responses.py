@@ -45,7 +45,7 @@ def mapped_transport_errors(what: str) -> Iterator[None]:
     except aiohttp.ClientConnectorCertificateError as exc:
         raise GaamaError(
             f"TLS certificate check failed for {what} ({exc.certificate_error}); "
-            "set SSL_CERT_FILE to the CA bundle that signed it."
+            "set REQUESTS_CA_BUNDLE or SSL_CERT_FILE to the CA bundle that signed it."
         ) from exc
     except aiohttp.TooManyRedirects as exc:
         raise TransientError(f"redirected too many times during {what}") from exc

@@ -99,7 +99,7 @@ async def open_range(
             yield response
         return
     with mapped_transport_errors(f"fetching '{name}' from storage"):
-        response = await link.http.session.get(url, headers=headers)
+        response = await link.http.session.get(url, headers=headers, **link.http.proxy_for(url))
     try:
         await _check_storage_answer(link, url, response, name)
         yield response
