@@ -36,9 +36,9 @@ from ._ratelimit import (
     server_clock,
 )
 from ._responses import error_for_status, is_retryable_status, mapped_transport_errors
-from ._retry import RateLimited, RetryPolicy, TransientError
+from ._retry import RateLimited, RetryPolicy, StaleRead, TransientError
 from ._version import __version__
-from .errors import GaamaError, RateLimitError
+from .errors import GaamaError, NotFoundError, RateLimitError
 
 log = logging.getLogger("gaama_async")
 
@@ -276,27 +276,52 @@ class GitHubHTTP:
             self.concurrency.back_off()
         raise RateLimited(f"{limit.kind} rate limit during {what}")
 
-    async def json(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
-        """Send a request and return its decoded JSON body (None for 204), with retries."""
-        return await self.retry.run(lambda: self._json_once(method, url, what, kwargs), what=what)
+    async def json(
+        self, method: str, url: str, *, what: str, after_write: bool = False, **kwargs: Any
+    ) -> Any:
+        """Send a request and return its decoded JSON body (None for 204), with retries.
+
+        ``after_write``: the request reads back (or edits) what this client has just
+        written, so a 404 is GitHub's read-after-write lag, retried briefly (``StaleRead``).
+        """
+
+        async def once() -> Any:
+            return await self._json_once(method, url, what, kwargs, after_write)
+
+        return await self.retry.run(once, what=what)
 
     async def parsed(
-        self, parse: Callable[[Any], T], method: str, url: str, *, what: str, **kwargs: Any
+        self,
+        parse: Callable[[Any], T],
+        method: str,
+        url: str,
+        *,
+        what: str,
+        after_write: bool = False,
+        **kwargs: Any,
     ) -> T:
         """Like ``json``, then ``parse`` the answer (e.g. ``Release.from_json``); an answer of
         the wrong shape is a fault worth another try, never a ``KeyError``."""
 
         async def once() -> T:
-            return _parse(parse, await self._json_once(method, url, what, kwargs), what)
+            answer = await self._json_once(method, url, what, kwargs, after_write)
+            return _parse(parse, answer, what)
 
         return await self.retry.run(once, what=what)
 
-    async def _json_once(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> Any:
-        async with self.open(method, url, what=what, **kwargs) as response:
-            if response.status == 204:
-                return None
-            with mapped_transport_errors(what):
-                raw = await response.read()
+    async def _json_once(
+        self, method: str, url: str, what: str, kwargs: dict[str, Any], after_write: bool
+    ) -> Any:
+        try:
+            async with self.open(method, url, what=what, **kwargs) as response:
+                if response.status == 204:
+                    return None
+                with mapped_transport_errors(what):
+                    raw = await response.read()
+        except NotFoundError as exc:
+            if after_write:
+                raise StaleRead(f"GitHub does not show yet what was just written ({what})") from exc
+            raise
         return _decode_json(raw, what)
 
     async def paginate(self, url: str, *, what: str, parse: Callable[[Any], T]) -> list[T]:

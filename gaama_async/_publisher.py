@@ -145,9 +145,10 @@ class Publisher:
             self.http, self.release, source, stored_name=temporary, progress=self.progress
         )
         await self.http.json("DELETE", old.url, what=f"old asset '{old.name}'")
-        await self.http.json(
-            "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name}
-        )
+        await self.http.json(  # uploaded moments ago: GitHub may not show it yet (spec 9.3)
+            "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name},
+            after_write=True,
+        )  # fmt: skip
         return sha256
 
     async def write_manifest(self, manifest: Manifest, old: Asset | None) -> None:

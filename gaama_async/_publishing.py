@@ -164,9 +164,10 @@ async def _finish(ctx: Context, draft: Draft) -> Release:
         fields |= {"draft": False, "make_latest": "false" if spec.prerelease else "true"}
     try:
         what = f"publishing release '{spec.tag}'"
-        return await ctx.http.parsed(
-            Release.from_json, "PATCH", draft.release.url, what=what, json=fields
-        )
+        return await ctx.http.parsed(  # the draft was created moments ago (spec 9.3)
+            Release.from_json, "PATCH", draft.release.url, what=what, json=fields,
+            after_write=True,
+        )  # fmt: skip
     except GaamaError as exc:
         if exc.status == 422 and ("tag_name", "already_exists") in validation_codes(exc.details):
             raise LostRace(spec.tag) from exc
@@ -208,6 +209,7 @@ async def _renew_forever(ctx: Context, draft: Draft, clock: ServerClock, every: 
                     draft.release.url,
                     what=f"renewing draft '{draft.spec.tag}'",
                     json={"body": with_mark(draft.spec.body, mark)},
+                    after_write=True,
                 )
                 draft.mark = mark
             except (GaamaError, TransientError) as exc:

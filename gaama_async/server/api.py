@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._names import normalize_asset_name
+from .lag import Kind
 from .notes import generate_notes, previous_tag, web_repo_url, with_given_body
 from .pagination import choose_page, link_header
 from .render import (
@@ -49,20 +50,41 @@ def _login(request: web.Request) -> str:
     return caller.login
 
 
-def _release(request: web.Request, repo: Repo) -> Release:
-    """The release in the path; drafts are hidden from callers without push access."""
-    release = services(request).store.release(repo, int(request.match_info["release_id"]))
+def _lagging(svc: Services, kind: Kind, ident: int, asset: str | None = None) -> bool:
+    """Whether the object was written too recently to be seen (spec 9.3; counted)."""
+    if not svc.lag.lagging(kind, ident, svc.config.read_after_write_lag):
+        return False
+    svc.counters.fault_hit("lag", asset)
+    return True
+
+
+def _release(request: web.Request, repo: Repo, *, lag: bool = True) -> Release:
+    """The release in the path; drafts are hidden from callers without push access, and
+    (``lag``) a release written a moment ago may not be seen yet."""
+    svc = services(request)
+    release = svc.store.release(repo, int(request.match_info["release_id"]))
     if release is None or (release.draft and not _has_push(request)):
+        raise not_found()
+    if lag and _lagging(svc, "release", release.id):
         raise not_found()
     return release
 
 
-def _asset(request: web.Request, repo: Repo) -> Asset:
+def _asset(request: web.Request, repo: Repo, *, lag: bool = True) -> Asset:
     svc = services(request)
     asset = svc.store.asset(repo, int(request.match_info["asset_id"]))
     if asset is None or (svc.store.release_of(asset).draft and not _has_push(request)):
         raise not_found()
+    if lag and _lagging(svc, "asset", asset.id, asset.name):
+        raise not_found()
     return asset
+
+
+def _seen(svc: Services, release: Release | None) -> Release:
+    """A release found by tag or as latest, unless missing or too fresh to be seen."""
+    if release is None or _lagging(svc, "release", release.id):
+        raise not_found()
+    return release
 
 
 def _release_response(
@@ -119,6 +141,7 @@ async def create_release(request: web.Request) -> web.StreamResponse:
     )
     if not release.draft:
         svc.store.ensure_tag(repo, release.tag_name)  # publishing makes the tag if missing
+    svc.lag.wrote("release", release.id)
     return _release_response(svc, repo, release, status=201)
 
 
@@ -128,6 +151,7 @@ async def list_releases(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     repo = repo_in_path(request)
     releases = [r for r in svc.store.releases(repo) if not r.draft or _has_push(request)]
+    releases = [r for r in releases if not _lagging(svc, "release", r.id)]
     page = choose_page(request.query, len(releases))
     data = [release_json(svc.store, svc.origins, repo, r) for r in page.slice(releases)]
     link = link_header(f"{svc.origins.api}/repositories/{repo.id}/releases", page)
@@ -147,9 +171,7 @@ async def get_release_by_tag(request: web.Request) -> web.StreamResponse:
     """GET/HEAD .../releases/tags/{tag}: published releases only, drafts are 404."""
     svc = services(request)
     repo = repo_in_path(request)
-    release = svc.store.published_by_tag(repo, request.match_info["tag"])
-    if release is None:
-        raise not_found()
+    release = _seen(svc, svc.store.published_by_tag(repo, request.match_info["tag"]))
     return _release_response(svc, repo, release)
 
 
@@ -158,10 +180,7 @@ async def latest_release(request: web.Request) -> web.StreamResponse:
     """GET .../releases/latest: newest non-draft, non-prerelease release, or 404."""
     svc = services(request)
     repo = repo_in_path(request)
-    release = svc.store.latest(repo)
-    if release is None:
-        raise not_found()
-    return _release_response(svc, repo, release)
+    return _release_response(svc, repo, _seen(svc, svc.store.latest(repo)))
 
 
 @named("api.update_release")
@@ -191,6 +210,7 @@ async def update_release(request: web.Request) -> web.StreamResponse:
     if not release.draft:
         svc.store.ensure_tag(repo, release.tag_name)  # also when a published tag is renamed
     svc.store.touch(release)
+    svc.lag.wrote("release", release.id)
     return _release_response(svc, repo, release)
 
 
@@ -199,7 +219,7 @@ async def delete_release(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/{id}: 204, assets go too, the tag stays."""
     svc = services(request)
     repo = repo_in_path(request)
-    svc.store.delete_release(_release(request, repo))
+    svc.store.delete_release(_release(request, repo, lag=False))
     return web.Response(status=204)
 
 
@@ -261,6 +281,7 @@ async def update_asset(request: web.Request) -> web.StreamResponse:
     if "label" in fields:
         asset.label = fields["label"]
     svc.store.touch_asset(asset)
+    svc.lag.wrote("asset", asset.id)
     return _asset_response(svc, repo, asset)
 
 
@@ -269,7 +290,7 @@ async def delete_asset(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/assets/{id}: 204 (starters too)."""
     svc = services(request)
     repo = repo_in_path(request)
-    svc.store.delete_asset(_asset(request, repo))
+    svc.store.delete_asset(_asset(request, repo, lag=False))
     return web.Response(status=204)
 
 

@@ -17,6 +17,7 @@ from .clock import wall_time
 from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
+from .lag import WriteLag
 from .ratelimit import Budget, PrimaryLimits, SecondaryLimits
 from .renames import Renames
 from .render import JSON, Origins, error_json
@@ -79,6 +80,7 @@ class Services:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     origins: Origins = field(default_factory=lambda: Origins("", "", "", ""))
     blob_versions: BlobVersions = field(default_factory=BlobVersions)
+    lag: WriteLag = field(default_factory=WriteLag)
     in_flight: int = 0
     # Set while the server stops, so answers a fault holds back give up instead of
     # keeping the shutdown waiting.
