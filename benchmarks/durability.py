@@ -107,7 +107,9 @@ async def download_once(
     from gaama_async.server import ReleaseServer, ServerConfig
 
     token, rows = "durability-token", []
-    config = ServerConfig(root=server_root / "gh", tokens={token: "octocat"})
+    config = ServerConfig(
+        root=server_root / "gh", tokens={token: "octocat"}, repos=("acme/models",)
+    )
     async with ReleaseServer(config) as server:
         source = server_root / "weights.bin"
         with open(source, "wb") as handle:

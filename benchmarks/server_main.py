@@ -25,7 +25,8 @@ _TUNABLE = ("latency", "bandwidth", "max_asset_size", "signed_url_ttl")
 
 
 def _config(root: Path, token: str, max_asset_size: int | None) -> ServerConfig:
-    config = ServerConfig(root=root, tokens={token: "bench"})
+    # Scenarios and peers pick their own repositories; they exist on first use.
+    config = ServerConfig(root=root, tokens={token: "bench"}, auto_create=True)
     # Hundreds of uploads and thousands of API calls per run: lift GitHub's limits, which
     # would otherwise measure our waiting rather than our transfers.
     config.writes_per_minute = 100_000

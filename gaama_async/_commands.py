@@ -42,7 +42,11 @@ async def run_command(args: argparse.Namespace) -> None:
     if args.command == "serve":
         from .server.cli import config_from_args, serve_until_stopped
 
-        await serve_until_stopped(config_from_args(args), faults=args.fault, seed=args.seed)
+        try:
+            config = config_from_args(args)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        await serve_until_stopped(config, faults=args.fault, seed=args.seed)
         return
     moves_bytes = args.command in ("publish", "download") and not args.dry_run
     progress = ConsoleProgress() if moves_bytes and not args.quiet else None

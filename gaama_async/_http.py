@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import json as jsonlib
 import logging
 import os
@@ -72,15 +73,27 @@ def origin(url: str | URL) -> tuple[str, str, int | None]:
 
 def is_uploads_host_of(api_url: str | URL, upload_url: str | URL) -> bool:
     """Whether ``upload_url`` is where GitHub takes uploads for ``api_url``: the API's own
-    host (GitHub Enterprise, the local server), or its ``uploads.`` sibling (github.com's
-    ``api.github.com`` → ``uploads.github.com``), never over a weaker scheme."""
+    host (GitHub Enterprise), its ``uploads.`` sibling (github.com's ``api.github.com`` →
+    ``uploads.github.com``), or, for an API on loopback, another loopback address (the local
+    server's default layout; such traffic never leaves the machine). Never over a weaker
+    scheme."""
     api, upload = URL(api_url), URL(upload_url)
     if not upload.host or (api.scheme == "https" and upload.scheme != "https"):
         return False
     api_host, upload_host = api.host or "", upload.host
-    if upload_host == api_host:
+    if upload_host == api_host or (is_loopback(api_host) and is_loopback(upload_host)):
         return True
     return api_host.startswith("api.") and upload_host == "uploads." + api_host[4:]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine's loopback interface: ``localhost`` or 127.0.0.0/8, ::1."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def api_redirect(

@@ -66,7 +66,9 @@ async def run_demo(workdir: Path) -> int:
     digests = write_model(model)
     token = secrets.token_hex(20)
     total = sum(MODEL_FILES.values())
-    async with ReleaseServer(ServerConfig(root=root, tokens={token: "demo"})) as server:
+    async with ReleaseServer(
+        ServerConfig(root=root, tokens={token: "demo"}, repos=("demo/model",))
+    ) as server:
         print(f"local GitHub release server at {server.api_url}")
         files = [model / name for name in MODEL_FILES]
         progress = ConsoleProgress(sys.stdout)

@@ -132,7 +132,7 @@ async def local_github(
         config = ServerConfig(
             root=Path(scratch) / "github" if root is None else root,
             tokens={token: repo.partition("/")[0]},
-            **server_options,
+            **{**server_options, "repos": (repo, *server_options.get("repos", ()))},
         )
         cache = Path(scratch) / "cache" if cache_dir is None else cache_dir or None
         async with (

@@ -35,7 +35,9 @@ def _no_shared_cache(
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
-    config = ServerConfig(root=tmp_path / "github", tokens={TOKEN: "octocat"})
+    # The suite writes to many repositories; unknown ones answering 404 is tested in
+    # tests/server/test_server_repos.py.
+    config = ServerConfig(root=tmp_path / "github", tokens={TOKEN: "octocat"}, auto_create=True)
     async with ReleaseServer(config) as running:
         yield running
 

@@ -77,7 +77,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
-    config = ServerConfig(root=tmp_path, tokens={TOKEN: "octokit-fixture-user-a"})
+    # One repository per recorded scenario, made on first use.
+    config = ServerConfig(root=tmp_path, tokens={TOKEN: "octokit-fixture-user-a"}, auto_create=True)
     async with ReleaseServer(config) as running:
         yield running
 

@@ -34,7 +34,9 @@ pytestmark = [
 
 @pytest.fixture
 async def enterprise(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
-    config = ServerConfig(root=tmp_path / "ghes", tokens={TOKEN: "octocat"}, enterprise=True)
+    config = ServerConfig(
+        root=tmp_path / "ghes", tokens={TOKEN: "octocat"}, enterprise=True, repos=(REPO,)
+    )
     async with ReleaseServer(config) as running:
         yield running
 
@@ -152,7 +154,11 @@ def _rate_limiting(api_url: str) -> tuple[int, int]:
 
 async def test_pygithub_sees_the_primary_limit_when_configured(tmp_path: Path) -> None:
     config = ServerConfig(
-        root=tmp_path / "ghes", tokens={TOKEN: "octocat"}, enterprise=True, rate_limits=True
+        root=tmp_path / "ghes",
+        tokens={TOKEN: "octocat"},
+        enterprise=True,
+        rate_limits=True,
+        repos=(REPO,),
     )
     async with ReleaseServer(config) as server:
         assert await _run_pygithub("rate", server.api_url) == [4999, 5000]

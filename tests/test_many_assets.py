@@ -23,7 +23,7 @@ def _content(index: int) -> bytes:
 async def test_a_release_of_1000_assets_publishes_and_downloads_whole(tmp_path: Path) -> None:
     # GitHub's content-creation limits (80 a minute, 500 an hour) would stretch this to hours;
     # they have their own tests. The client's write pacing is off for the same reason.
-    config = ServerConfig(root=tmp_path / "github", tokens={TOKEN: "octocat"})
+    config = ServerConfig(root=tmp_path / "github", tokens={TOKEN: "octocat"}, repos=(REPO,))
     config.writes_per_minute, config.writes_per_hour = 100_000, 1_000_000
     source = tmp_path / "src"
     source.mkdir()

@@ -32,6 +32,7 @@ from .service import (
     not_found,
     read_json_object,
     repo_in_path,
+    request_origins,
     services,
 )
 from .storage import serve_blob, signed_url
@@ -88,17 +89,17 @@ def _seen(svc: Services, release: Release | None) -> Release:
 
 
 def _release_response(
-    svc: Services, repo: Repo, release: Release, *, status: int = 200
+    request: web.Request, repo: Repo, release: Release, *, status: int = 200
 ) -> web.Response:
-    data = release_json(svc.store, svc.origins, repo, release)
+    data = release_json(services(request).store, request_origins(request), repo, release)
     headers = {"Last-Modified": http_date(release.updated_at)}
     if status == 201:
         headers["Location"] = data["url"]
     return json_response(data, status=status, headers=headers)
 
 
-def _asset_response(svc: Services, repo: Repo, asset: Asset) -> web.Response:
-    data = asset_json(svc.store, svc.origins, repo, asset)
+def _asset_response(request: web.Request, repo: Repo, asset: Asset) -> web.Response:
+    data = asset_json(services(request).store, request_origins(request), repo, asset)
     return json_response(data, headers={"Last-Modified": http_date(asset.updated_at)})
 
 
@@ -113,11 +114,11 @@ def _tag_taken(svc: Services, repo: Repo, tag: str, exclude: int | None, doc: st
         )
 
 
-def _fill_notes(svc: Services, repo: Repo, fields: JSON) -> None:
+def _fill_notes(svc: Services, web_origin: str, repo: Repo, fields: JSON) -> None:
     """``generate_release_notes``: ``name`` unless given, and the notes after any ``body``."""
     tag = fields["tag_name"]
     notes = generate_notes(
-        web_repo_url(svc.origins.web, repo),
+        web_repo_url(web_origin, repo),
         tag,
         previous=previous_tag(svc.store, repo, tag),
         commitish=fields.get("target_commitish") or "main",
@@ -135,14 +136,14 @@ async def create_release(request: web.Request) -> web.StreamResponse:
     if not fields.get("draft", False):
         _tag_taken(svc, repo, fields["tag_name"], None, "create-a-release")
     if fields.pop("generate_release_notes", False):
-        _fill_notes(svc, repo, fields)
+        _fill_notes(svc, request_origins(request).web, repo, fields)
     release = svc.store.create_release(
         repo, author=_login(request), commit_date=svc.config.commit_date, **fields
     )
     if not release.draft:
         svc.store.ensure_tag(repo, release.tag_name)  # publishing makes the tag if missing
     svc.lag.wrote("release", release.id)
-    return _release_response(svc, repo, release, status=201)
+    return _release_response(request, repo, release, status=201)
 
 
 @named("api.list_releases")
@@ -153,17 +154,17 @@ async def list_releases(request: web.Request) -> web.StreamResponse:
     releases = [r for r in svc.store.releases(repo) if not r.draft or _has_push(request)]
     releases = [r for r in releases if not _lagging(svc, "release", r.id)]
     page = choose_page(request.query, len(releases))
-    data = [release_json(svc.store, svc.origins, repo, r) for r in page.slice(releases)]
-    link = link_header(f"{svc.origins.api}/repositories/{repo.id}/releases", page)
+    origins = request_origins(request)
+    data = [release_json(svc.store, origins, repo, r) for r in page.slice(releases)]
+    link = link_header(f"{origins.api}/repositories/{repo.id}/releases", page)
     return json_response(data, headers={"Link": link} if link else None)
 
 
 @named("api.get_release")
 async def get_release(request: web.Request) -> web.StreamResponse:
     """GET .../releases/{id}."""
-    svc = services(request)
     repo = repo_in_path(request)
-    return _release_response(svc, repo, _release(request, repo))
+    return _release_response(request, repo, _release(request, repo))
 
 
 @named("api.get_release_by_tag")
@@ -172,7 +173,7 @@ async def get_release_by_tag(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     repo = repo_in_path(request)
     release = _seen(svc, svc.store.published_by_tag(repo, request.match_info["tag"]))
-    return _release_response(svc, repo, release)
+    return _release_response(request, repo, release)
 
 
 @named("api.latest_release")
@@ -180,7 +181,7 @@ async def latest_release(request: web.Request) -> web.StreamResponse:
     """GET .../releases/latest: newest non-draft, non-prerelease release, or 404."""
     svc = services(request)
     repo = repo_in_path(request)
-    return _release_response(svc, repo, _seen(svc, svc.store.latest(repo)))
+    return _release_response(request, repo, _seen(svc, svc.store.latest(repo)))
 
 
 @named("api.update_release")
@@ -211,7 +212,7 @@ async def update_release(request: web.Request) -> web.StreamResponse:
         svc.store.ensure_tag(repo, release.tag_name)  # also when a published tag is renamed
     svc.store.touch(release)
     svc.lag.wrote("release", release.id)
-    return _release_response(svc, repo, release)
+    return _release_response(request, repo, release)
 
 
 @named("api.delete_release")
@@ -231,8 +232,9 @@ async def list_assets(request: web.Request) -> web.StreamResponse:
     release = _release(request, repo)
     assets = svc.store.assets(release)
     page = choose_page(request.query, len(assets))
-    data = [asset_json(svc.store, svc.origins, repo, a) for a in page.slice(assets)]
-    base = f"{svc.origins.api}/repositories/{repo.id}/releases/{release.id}/assets"
+    origins = request_origins(request)
+    data = [asset_json(svc.store, origins, repo, a) for a in page.slice(assets)]
+    base = f"{origins.api}/repositories/{repo.id}/releases/{release.id}/assets"
     link = link_header(base, page)
     return json_response(data, headers={"Link": link} if link else None)
 
@@ -244,7 +246,7 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
     repo = repo_in_path(request)
     asset = _asset(request, repo)
     if request[ROUTE] != "api.download_asset":
-        return _asset_response(svc, repo, asset)
+        return _asset_response(request, repo, asset)
     if asset.state != "uploaded" or asset.blob is None:
         # Guess: GitHub's exact answer for a starter is unknown (concourse saw a redirect error).
         raise not_found()
@@ -254,7 +256,7 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
     return web.Response(
         status=302,
         headers={
-            "Location": signed_url(svc, repo.id, asset),
+            "Location": signed_url(svc, request_origins(request).storage, repo.id, asset),
             "Content-Type": "text/html;charset=utf-8",
         },
     )
@@ -282,7 +284,7 @@ async def update_asset(request: web.Request) -> web.StreamResponse:
         asset.label = fields["label"]
     svc.store.touch_asset(asset)
     svc.lag.wrote("asset", asset.id)
-    return _asset_response(svc, repo, asset)
+    return _asset_response(request, repo, asset)
 
 
 @named("api.delete_asset")

@@ -8,8 +8,10 @@ host at the root.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import anyio
 from aiohttp import web
@@ -22,22 +24,35 @@ from .counters import Counters
 from .edge import EdgePipeline
 from .faults import FaultSet
 from .gateway import Handler, Pipeline
+from .listen import (
+    SPREAD_ATTEMPTS,
+    bind_host_shown,
+    origin_hosts,
+    origin_ports,
+    port_collision,
+    spreads_over_loopback,
+)
+from .public import (
+    ENTERPRISE_API,
+    ENTERPRISE_STORAGE,
+    ENTERPRISE_UPLOADS,
+    Origins,
+    enterprise_origins,
+)
 from .renames import Renames
-from .render import Origins
-from .service import SERVICES, Services
+from .service import ORIGIN, SERVICES, Services
 from .store import Store
+from .tls import ServerTLS, generated_tls, given_tls
 
 _STOP_DEADLINE = 10.0
 _READ_BUFSIZE = 4 * 1024 * 1024
-ENTERPRISE_API = "/api/v3"
-ENTERPRISE_UPLOADS = "/api/uploads"
-ENTERPRISE_STORAGE = "/storage"
 
 
 def _github_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.Application:
     pipeline = Pipeline("api" if origin == "api" else "uploads")
     app = web.Application(middlewares=[pipeline.__call__], client_max_size=1024**2)
     app[SERVICES] = svc
+    app[ORIGIN] = origin
     app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(routes)
     return app
@@ -47,6 +62,7 @@ def _edge_app(svc: Services, origin: str, routes: list[web.RouteDef]) -> web.App
     pipeline = EdgePipeline(origin)
     app = web.Application(middlewares=[pipeline.__call__])
     app[SERVICES] = svc
+    app[ORIGIN] = origin
     app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(routes)
     return app
@@ -73,6 +89,7 @@ def _enterprise_app(svc: Services) -> web.Application:
     pipeline = EdgePipeline("web")
     app = web.Application(middlewares=[_root_only(pipeline.__call__)])
     app[SERVICES] = svc
+    app[ORIGIN] = "web"
     app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(_web_routes())
     app.add_subapp(ENTERPRISE_API, _github_app(svc, "api", _api_routes()))
@@ -106,6 +123,7 @@ class ReleaseServer:
         store = Store(config.root)
         self._services = Services(config=config, store=store, renames=Renames(config.root))
         self._runners: list[web.AppRunner] = []
+        self._tls: ServerTLS | None = None
         self.api_url = self.uploads_url = self.storage_url = self.web_url = ""
 
     @property
@@ -133,7 +151,9 @@ class ReleaseServer:
         ``/repositories/{id}/...`` (see ``moves``); ids, releases and assets stay.
         """
         svc = self._services
-        found = svc.store.repo(owner, repo)
+        found = svc.store.find_repo(owner, repo)
+        if found is None:
+            raise KeyError(f"no repository {owner}/{repo}")
         svc.renames.rename(svc.store, found, new_owner or found.owner, name)
 
     def seed_asset(
@@ -156,7 +176,8 @@ class ReleaseServer:
         ``digest`` null (spec 13.17, 13.18).
         """
         store = self._services.store
-        found = store.release(store.repo(owner, repo), release_id)
+        known = store.find_repo(owner, repo)
+        found = store.release(known, release_id) if known else None
         if found is None:
             raise KeyError(f"no release {release_id} in {owner}/{repo}")
         size = source.stat().st_size
@@ -177,63 +198,103 @@ class ReleaseServer:
     async def start(self) -> None:
         """Bind the four origins (or the one enterprise origin) and start serving."""
         self._services.stopping = False
-        if self.config.enterprise:
-            await self._start_enterprise()
-            return
-        svc = self._services
-        config = self.config
-        plan = [
-            (_github_app(svc, "api", _api_routes()), config.api_port),
-            (_github_app(svc, "uploads", uploads.routes()), config.uploads_port),
-            (_edge_app(svc, "storage", storage.routes()), config.storage_port),
-            (_edge_app(svc, "web", _web_routes()), config.web_port),
-        ]
-        urls = []
+        self._tls = self._server_tls()
+        self._create_configured_repos()
         try:
-            for app, port in plan:
-                urls.append(await self._serve(app, port))
+            if self.config.enterprise:
+                await self._start_enterprise()
+            else:
+                await self._start_spread()
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_spread(self) -> None:
+        """The default layout; fresh ports when a sibling address had the API's port taken."""
+        for attempt in range(SPREAD_ATTEMPTS):
+            try:
+                urls = await self._serve_four()
+                break
+            except OSError as error:
+                if error.errno == errno.EADDRNOTAVAIL and spreads_over_loopback(self.config):
+                    self.config.spread_loopback = False  # no 127.0.0.2 here (e.g. macOS)
+                elif not port_collision(error, self.config) or attempt == SPREAD_ATTEMPTS - 1:
+                    raise
+                await self._close_runners()
         self.api_url, self.uploads_url, self.storage_url, self.web_url = urls
-        svc.origins = Origins(*urls)
+        self._services.bound = Origins(*urls)
+
+    async def _serve_four(self) -> list[str]:
+        svc, config = self._services, self.config
+        apps = [
+            _github_app(svc, "api", _api_routes()),
+            _github_app(svc, "uploads", uploads.routes()),
+            _edge_app(svc, "storage", storage.routes()),
+            _edge_app(svc, "web", _web_routes()),
+        ]
+        hosts = origin_hosts(config)
+        api_url, api_port = await self._serve(apps[0], hosts[0], config.api_port)
+        urls = [api_url]
+        for app, host, port in zip(
+            apps[1:], hosts[1:], origin_ports(config, api_port)[1:], strict=True
+        ):
+            urls.append((await self._serve(app, host, port))[0])
+        return urls
 
     async def _start_enterprise(self) -> None:
-        try:
-            base = await self._serve(_enterprise_app(self._services), self.config.api_port)
-        except BaseException:
-            await self.stop()
-            raise
-        self.api_url = base + ENTERPRISE_API
-        self.uploads_url = base + ENTERPRISE_UPLOADS
-        self.storage_url = base + ENTERPRISE_STORAGE
-        self.web_url = base
-        self._services.origins = Origins(
-            self.api_url, self.uploads_url, self.storage_url, self.web_url
-        )
+        app = _enterprise_app(self._services)
+        base, _ = await self._serve(app, self.config.host, self.config.api_port)
+        origins = enterprise_origins(base)
+        self.api_url, self.uploads_url = origins.api, origins.uploads
+        self.storage_url, self.web_url = origins.storage, origins.web
+        self._services.bound = origins
 
-    async def _serve(self, app: web.Application, port: int) -> str:
+    async def _serve(self, app: web.Application, host: str, port: int) -> tuple[str, int]:
+        """Serve ``app`` on ``host:port``; its base URL and the port it got."""
         # A larger read buffer lets big uploads arrive in fewer, larger chunks.
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, read_bufsize=_READ_BUFSIZE
         )
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.config.host, port)
+        context = self._tls.context if self._tls else None
+        site = web.TCPSite(runner, host, port, ssl_context=context)
         await site.start()
-        bound_port = runner.addresses[0][1]
-        host = self.config.host
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{bound_port}"
+        bound_port: int = runner.addresses[0][1]
+        scheme = "https" if context else "http"
+        return f"{scheme}://{bind_host_shown(host)}:{bound_port}", bound_port
 
-    async def stop(self) -> None:
-        """Stop serving and release the ports; state stays on disk."""
+    def _server_tls(self) -> ServerTLS | None:
+        config = self.config
+        if config.tls_cert and config.tls_key:
+            return given_tls(config.tls_cert, config.tls_key)
+        if not config.tls:
+            return None
+        public = urlsplit(config.public_url).hostname if config.public_url else None
+        hosts = [*origin_hosts(config), *([public] if public else [])]
+        return generated_tls(config.root / "tls", hosts)
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate to trust (``SSL_CERT_FILE``) when the server made its own."""
+        return self._tls.ca_file if self._tls else None
+
+    def _create_configured_repos(self) -> None:
+        for full_name in self.config.repos:
+            owner, _, name = full_name.partition("/")
+            self._services.store.create_repo(owner, name)
+
+    async def _close_runners(self) -> None:
         runners, self._runners = self._runners, []
-        self._services.stopping = True
         # Shielded: a cancelled `serve` must still close its sockets, within a deadline.
         with anyio.move_on_after(_STOP_DEADLINE, shield=True):
             for runner in reversed(runners):
                 await runner.cleanup()
+
+    async def stop(self) -> None:
+        """Stop serving and release the ports; state stays on disk."""
+        self._services.stopping = True
+        await self._close_runners()
         self._services.store.save()
 
     async def __aenter__(self) -> ReleaseServer:

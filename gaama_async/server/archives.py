@@ -36,7 +36,16 @@ from aiohttp import web
 from .bodies import send_blob
 from .ranges import Plan
 from .render import http_date
-from .service import Services, fault_of, named, not_found, now, repo_in_path, services
+from .service import (
+    Services,
+    fault_of,
+    named,
+    not_found,
+    now,
+    repo_in_path,
+    request_origins,
+    services,
+)
 from .store import Asset, Repo
 
 _CHUNK = 1024 * 1024
@@ -104,7 +113,7 @@ async def _archive(request: web.Request, fmt: Format) -> web.StreamResponse:
     tag = request.match_info["ref"].removeprefix("refs/tags/")
     if svc.store.tag_sha(repo, tag) is None:
         raise not_found()  # no branches or commits here, only tags
-    location = svc.origins.web + _codeload_path(repo, fmt, tag)
+    location = request_origins(request).web + _codeload_path(repo, fmt, tag)
     if svc.config.private:
         expiry = int(now() + svc.config.signed_url_ttl)
         location += f"?token={_token(svc, _codeload_path(repo, fmt, tag), expiry)}"
@@ -190,10 +199,10 @@ async def codeload(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     match = request.match_info
     fmt = FORMATS[match["format"]]
-    repo = svc.store.repo(match["owner"], match["repo"])
+    repo = svc.store.find_repo(match["owner"], match["repo"])
     tag = match["tag"]
-    sha = svc.store.tag_sha(repo, tag)
-    if sha is None:
+    sha = svc.store.tag_sha(repo, tag) if repo else None
+    if repo is None or sha is None:
         raise web.HTTPNotFound()
     if svc.config.private and not _token_valid(
         svc, _codeload_path(repo, fmt, tag), request.query.get("token", "")

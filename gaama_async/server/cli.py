@@ -7,23 +7,61 @@ import asyncio
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .app import ReleaseServer
 from .config import DEFAULT_MAX_ASSET_SIZE, ServerConfig
 from .faults import Fault, FaultAction, parse_fault
+from .listen import spreads_over_loopback
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the flags of ``gaama serve`` to ``parser``."""
     parser.add_argument("--root", type=Path, required=True, help="directory for persisted state")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind; the default spreads the four origins over 127.0.0.1 to "
+        "127.0.0.4 (API, uploads, storage, web), one host each as on github.com",
+    )
     parser.add_argument(
         "--port",
         type=_port,
         default=0,
-        help="API port; uploads, storage and web take the next three, except with "
-        "--enterprise, which uses this one port only (default: free ports)",
+        help="port of every origin on 127.0.0.1-4; with another --host, the API's port and "
+        "uploads, storage and web take the next three; --enterprise: its one port "
+        "(default: a free port)",
     )
+    parser.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        type=_repo_name,
+        metavar="OWNER/NAME",
+        help="create this repository (repeatable); others answer 404 like GitHub, unless "
+        "--auto-create; POST /user/repos creates more while serving",
+    )
+    parser.add_argument(
+        "--auto-create",
+        action="store_true",
+        help="create unknown repositories on first use instead of answering 404",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        type=_public_url,
+        help="the URL clients reach this server by (behind a proxy or TLS front); every URL "
+        "in answers is built from it. --enterprise: the one base URL; otherwise the web "
+        "host, with api., uploads. and objects. siblings (default: the request's Host)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate from a local CA kept under --root (its path is "
+        "printed: export it as SSL_CERT_FILE)",
+    )
+    parser.add_argument("--cert", type=Path, default=None, help="serve HTTPS with this PEM chain")
+    parser.add_argument("--key", type=Path, default=None, help="the private key for --cert")
     parser.add_argument(
         "--token",
         action="append",
@@ -86,6 +124,22 @@ def _port(value: str) -> int:
     return port
 
 
+def _repo_name(value: str) -> str:
+    owner, slash, name = value.partition("/")
+    if not (owner and slash and name) or "/" in name:
+        raise argparse.ArgumentTypeError(f"{value!r} is not OWNER/NAME")
+    return value
+
+
+def _public_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a base URL such as https://ghes.example or http://host:8080"
+        )
+    return value.rstrip("/")
+
+
 def _fault_argument(spec: str) -> Fault:
     try:
         return parse_fault(spec)
@@ -101,11 +155,17 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
     off by default.
     """
     tokens = list(ns.token) or [f"gaama_{secrets.token_hex(16)}"]
-    port: int = ns.port
-    ports = [port, port + 1, port + 2, port + 3] if port else [0, 0, 0, 0]
-    return ServerConfig(
+    if (ns.cert is None) != (ns.key is None):
+        raise ValueError("--cert and --key go together")
+    config = ServerConfig(
         root=ns.root,
         host=ns.host,
+        repos=tuple(ns.repo),
+        auto_create=ns.auto_create,
+        public_url=ns.public_url,
+        tls=ns.tls or ns.cert is not None,
+        tls_cert=ns.cert,
+        tls_key=ns.key,
         tokens=dict.fromkeys(tokens, "gaama"),
         private=ns.private,
         max_asset_size=ns.max_asset_size,
@@ -117,11 +177,15 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         latency=ns.latency,
         read_after_write_lag=ns.read_after_write_lag,
         bandwidth=ns.bandwidth,
-        api_port=ports[0],
-        uploads_port=ports[1],
-        storage_port=ports[2],
-        web_port=ports[3],
+        api_port=ns.port,
     )
+    if ns.port and not spreads_over_loopback(config):
+        config.uploads_port, config.storage_port, config.web_port = (
+            ns.port + 1,
+            ns.port + 2,
+            ns.port + 3,
+        )
+    return config
 
 
 def _describe(server: ReleaseServer) -> list[str]:
@@ -159,8 +223,14 @@ async def serve_until_stopped(
         print_fn(f"gaama release server, state in {config.root}")
         for line in _describe(server):
             print_fn(line)
+        if config.repos:
+            print_fn(f"  repositories: {', '.join(config.repos)}")
+        if not config.auto_create:
+            print_fn("  unknown repositories answer 404 (--repo, --auto-create, POST /user/repos)")
         print_fn("Use it with:")
         print_fn(f"  export GAAMA_API_URL={server.api_url}")
+        if server.ca_file is not None:
+            print_fn(f"  export SSL_CERT_FILE={server.ca_file}")
         for token in config.tokens:
             print_fn(f"  export GITHUB_TOKEN={token}")
         for fault in faults:

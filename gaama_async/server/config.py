@@ -19,6 +19,22 @@ class ServerConfig:
 
     root: Path
     host: str = "127.0.0.1"
+    # With the default host, the default layout spreads its origins over 127.0.0.1 to
+    # 127.0.0.4 on one port, so each has its own host name as on github.com (clients such as
+    # PyGithub key on host names); False keeps them on one address, on four ports.
+    spread_loopback: bool = True
+    # The URL clients reach the server by, when a proxy or TLS front stands before it (see
+    # ``public``); None: each answer names the host the request used.
+    public_url: str | None = None
+    # HTTPS: ``tls_cert``/``tls_key`` when given, else a certificate from a local CA kept in
+    # ``root/tls`` (``ReleaseServer.ca_file``).
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Repositories that exist from the start, as "owner/name". Others answer GitHub's 404
+    # unless ``auto_create`` makes them on first use (as the test suites do).
+    repos: tuple[str, ...] = ()
+    auto_create: bool = False
     # Valid tokens and the login each one authenticates as; any other token gets 401.
     tokens: dict[str, str] = field(default_factory=dict)
     # Tokens that may read but get 403 "Resource not accessible by personal access token" on writes.
@@ -62,6 +78,7 @@ class ServerConfig:
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.read_only_tokens = frozenset(self.read_only_tokens)
+        self.repos = tuple(self.repos)
 
     @property
     def serves_directly(self) -> bool:

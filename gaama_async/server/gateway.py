@@ -34,6 +34,7 @@ from .service import (
     Services,
     identify,
     json_response,
+    known_repo,
     new_request_id,
     not_found,
     now,
@@ -242,7 +243,8 @@ class Pipeline:
             return
         repo_id = svc.renames.moved_to(match["owner"], match["repo"])
         if repo_id is None and fault is not None and fault.action == "moved":
-            repo_id = svc.store.repo(match["owner"], match["repo"]).id
+            found = known_repo(svc, match["owner"], match["repo"])
+            repo_id = found.id if found else None
         if repo_id is not None:
             raise moved_error(request, svc, repo_id)
 

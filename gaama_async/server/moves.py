@@ -18,7 +18,7 @@ import re
 
 from aiohttp import web
 
-from .service import HttpError, Services
+from .service import HttpError, Services, request_origins
 
 REPO_PATH = "/repos/{owner}/{repo}"
 BY_ID_PATH = "/repositories/{repo_id:\\d+}"
@@ -60,7 +60,9 @@ def moved_location(api: str, repo_id: int, raw_path: str, raw_query: str) -> str
 def moved_error(request: web.Request, svc: Services, repo_id: int) -> HttpError:
     """GitHub's redirect of a request that names a repository by an old name."""
     url = request.rel_url
-    location = moved_location(svc.origins.api, repo_id, url.raw_path, url.raw_query_string)
+    location = moved_location(
+        request_origins(request).api, repo_id, url.raw_path, url.raw_query_string
+    )
     # Guess: no "status" field; the observed redirect bodies predate GitHub adding it.
     body = {"message": "Moved Permanently", "url": location, "documentation_url": REDIRECT_DOCS}
     return HttpError(redirect_status(request.method), body, headers={"Location": location})

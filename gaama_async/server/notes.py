@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .render import RELEASES_DOCS
-from .service import HttpError, json_response, named, read_json_object, repo_in_path, services
+from .service import (
+    HttpError,
+    json_response,
+    named,
+    read_json_object,
+    repo_in_path,
+    request_origins,
+    services,
+)
 from .store import Repo, Store
 
 NOTES_DOCS = f"{RELEASES_DOCS}#generate-release-notes-content-for-a-release"
@@ -111,7 +119,7 @@ async def generate_notes_handler(request: web.Request) -> web.StreamResponse:
     fields = _notes_request(await read_json_object(request))
     tag = fields["tag_name"]
     notes = generate_notes(
-        web_repo_url(svc.origins.web, repo),
+        web_repo_url(request_origins(request).web, repo),
         tag,
         previous=fields.get("previous_tag_name") or previous_tag(svc.store, repo, tag),
         configuration_file_path=fields.get("configuration_file_path"),

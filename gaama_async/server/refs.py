@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .render import JSON, tag_ref_json
-from .service import HttpError, json_response, named, repo_in_path, services
+from .service import HttpError, json_response, named, repo_in_path, request_origins, services
 from .store import Repo
 
 GIT_REFS_DOCS = "https://docs.github.com/rest/git/refs"
@@ -19,7 +19,10 @@ _TAGS = "tags/"
 
 def _refs(request: web.Request, repo: Repo) -> list[JSON]:
     svc = services(request)
-    return [tag_ref_json(svc.origins, repo, tag, sha) for tag, sha in svc.store.tags(repo).items()]
+    return [
+        tag_ref_json(request_origins(request), repo, tag, sha)
+        for tag, sha in svc.store.tags(repo).items()
+    ]
 
 
 def _exact(request: web.Request, repo: Repo, ref: str) -> JSON | None:
@@ -28,7 +31,7 @@ def _exact(request: web.Request, repo: Repo, ref: str) -> JSON | None:
         return None
     tag = ref.removeprefix(_TAGS)
     sha = svc.store.tag_sha(repo, tag)
-    return None if sha is None else tag_ref_json(svc.origins, repo, tag, sha)
+    return None if sha is None else tag_ref_json(request_origins(request), repo, tag, sha)
 
 
 def _not_found(doc: str) -> HttpError:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import calendar
 import time
-from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
+from .public import Origins
 from .store import Asset, Release, Repo, Store
 
 DOCS = "https://docs.github.com/rest"
@@ -22,16 +22,6 @@ ASSETS_DOCS = "https://docs.github.com/rest/releases/assets"
 RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 
 JSON = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Origins:
-    """Base URLs of the four origins (no trailing slash)."""
-
-    api: str
-    uploads: str
-    storage: str
-    web: str
 
 
 def http_date(timestamp: str) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .render import JSON, Origins, http_date, simple_user
-from .service import CALLER, Caller, HttpError, json_response, named, services
+from .public import Origins
+from .render import JSON, http_date, simple_user
+from .service import CALLER, Caller, HttpError, json_response, named, request_origins, services
 
 USER_DOCS = "https://docs.github.com/rest/users/users#get-the-authenticated-user"
 # Guess: the emulator keeps no account dates; a fixed past date stands in for both.
@@ -104,7 +105,7 @@ def private_user_json(origins: Origins, login: str, user_id: int) -> JSON:
 @named("api.root")
 async def api_root(request: web.Request) -> web.StreamResponse:
     """GET / (``/api/v3/`` on GHES): the map of URL templates, to anyone."""
-    return json_response(root_json(services(request).origins))
+    return json_response(root_json(request_origins(request)))
 
 
 @named("api.current_user")
@@ -117,7 +118,9 @@ async def current_user(request: web.Request) -> web.StreamResponse:
     if caller.login is None:
         raise HttpError.github(401, "Requires authentication", documentation_url=USER_DOCS)
     svc = services(request)
-    data = private_user_json(svc.origins, caller.login, svc.store.user_id(caller.login))
+    data = private_user_json(
+        request_origins(request), caller.login, svc.store.user_id(caller.login)
+    )
     return json_response(data, headers={"Last-Modified": http_date(_ACCOUNT_DATE)})
 
 

@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
@@ -18,9 +18,11 @@ from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
 from .lag import WriteLag
+from .public import OriginName, Origins, RequestFacts
+from .public import request_origins as decide_origins
 from .ratelimit import Budget, PrimaryLimits, SecondaryLimits
 from .renames import Renames
-from .render import JSON, Origins, error_json
+from .render import JSON, error_json
 from .store import Repo, Store
 
 
@@ -78,7 +80,8 @@ class Services:
     primary: PrimaryLimits = field(default_factory=PrimaryLimits)
     secondary: SecondaryLimits = field(default_factory=SecondaryLimits)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    origins: Origins = field(default_factory=lambda: Origins("", "", "", ""))
+    # Where each origin is bound; answers name the origins ``request_origins`` decides.
+    bound: Origins = field(default_factory=lambda: Origins("", "", "", ""))
     blob_versions: BlobVersions = field(default_factory=BlobVersions)
     lag: WriteLag = field(default_factory=WriteLag)
     in_flight: int = 0
@@ -88,6 +91,8 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+# Which of the four origins an application is (the enterprise sub-applications included).
+ORIGIN = web.AppKey("origin", str)
 # What the pipelines learn about a request, for the handlers and the response hook.
 ROUTE = web.RequestKey("route", str)
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -117,14 +122,39 @@ def services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
+def request_origins(request: web.Request) -> Origins:
+    """The base URLs to name in the answer to ``request`` (see ``public``)."""
+    svc = services(request)
+    facts = RequestFacts(
+        origin=cast(OriginName, request.app[ORIGIN]),
+        scheme=request.scheme,
+        host=request.headers.get("Host"),
+        forwarded_proto=request.headers.get("X-Forwarded-Proto"),
+        forwarded_host=request.headers.get("X-Forwarded-Host"),
+    )
+    config = svc.config
+    return decide_origins(
+        svc.bound, facts, enterprise=config.enterprise, public_url=config.public_url
+    )
+
+
+def known_repo(svc: Services, owner: str, name: str) -> Repo | None:
+    """``owner/name`` if it exists, or if unknown repositories spring into existence."""
+    found = svc.store.find_repo(owner, name)
+    if found is None and svc.config.auto_create:
+        found = svc.store.create_repo(owner, name)
+    return found
+
+
 def repo_in_path(request: web.Request) -> Repo:
-    """The repository a path names: ``/repos/{owner}/{repo}`` (created on first use) or
-    ``/repositories/{id}`` (404 when unknown)."""
-    store = services(request).store
+    """The repository a path names, ``/repos/{owner}/{repo}`` or ``/repositories/{id}``;
+    GitHub's 404 when there is none."""
+    svc = services(request)
     match = request.match_info
-    if "repo_id" not in match:
-        return store.repo(match["owner"], match["repo"])
-    found = store.repo_by_id(int(match["repo_id"]))
+    if "repo_id" in match:
+        found = svc.store.repo_by_id(int(match["repo_id"]))
+    else:
+        found = known_repo(svc, match["owner"], match["repo"])
     if found is None:
         raise not_found()
     return found

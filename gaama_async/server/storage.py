@@ -20,7 +20,7 @@ from aiohttp import web
 from .bodies import send_blob
 from .ranges import Unsatisfiable, plan
 from .render import http_date
-from .service import Services, fault_of, named, now, services
+from .service import Services, fault_of, named, now, request_origins, services
 from .store import Asset
 
 STORAGE_PREFIX = "/github-production-release-asset"
@@ -47,7 +47,9 @@ def _signature(secret: bytes, path: str, expiry: str, disposition: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def signed_url(svc: Services, repo_id: int, asset: Asset, *, hop: bool = False) -> str:
+def signed_url(
+    svc: Services, storage_origin: str, repo_id: int, asset: Asset, *, hop: bool = False
+) -> str:
     """A fresh storage URL for ``asset``, valid for ``config.signed_url_ttl`` seconds.
 
     ``hop``: the URL a ``redirect`` fault sends the client on to, on another path.
@@ -65,7 +67,7 @@ def signed_url(svc: Services, repo_id: int, asset: Asset, *, hop: bool = False) 
         "rsct": "application/octet-stream",
         "sig": _signature(svc.secret, path, expiry, disposition),
     }
-    return f"{svc.origins.storage}{path}?{urlencode(query, quote_via=quote)}"
+    return f"{storage_origin}{path}?{urlencode(query, quote_via=quote)}"
 
 
 def xml_error(status: int, code: str, detail: str | None = None) -> web.Response:
@@ -120,7 +122,13 @@ async def _serve_signed(request: web.Request, prefix: str) -> web.StreamResponse
     if asset is None or asset.blob is None or (fault is not None and fault.action == "missing"):
         return xml_error(404, "BlobNotFound")
     if fault is not None and fault.action == "redirect":
-        hop = signed_url(svc, int(request.match_info["repo_id"]), asset, hop=True)
+        hop = signed_url(
+            svc,
+            request_origins(request).storage,
+            int(request.match_info["repo_id"]),
+            asset,
+            hop=True,
+        )
         return web.Response(status=302, headers={"Location": hop})
     return await serve_blob(request, svc, asset)
 

@@ -39,7 +39,8 @@ def utc_now() -> str:
 
 @dataclass
 class Repo:
-    """A repository; created implicitly on first use (an emulator convenience)."""
+    """A repository: configured (``ServerConfig.repos``), created through ``POST /user/repos``,
+    or made on first use when ``ServerConfig.auto_create`` is on."""
 
     id: int
     owner: str
@@ -227,8 +228,12 @@ class Store:
             self.save()
         return self._state.users[login]
 
-    def repo(self, owner: str, name: str) -> Repo:
-        """The repository ``owner/name`` (case-insensitive), created if unknown."""
+    def find_repo(self, owner: str, name: str) -> Repo | None:
+        """The repository ``owner/name`` (case-insensitive, as GitHub), or None."""
+        return self._repos.get((owner.lower(), name.lower()))
+
+    def create_repo(self, owner: str, name: str) -> Repo:
+        """The repository ``owner/name``, created if it does not exist yet."""
         key = (owner.lower(), name.lower())
         if key not in self._repos:
             self._repos[key] = Repo(self._next_id("repo"), owner, name)

@@ -24,6 +24,8 @@ from .service import (
     json_response,
     named,
     not_found,
+    repo_in_path,
+    request_origins,
     services,
 )
 from .store import Asset, BlobWriter, Release, Repo
@@ -184,7 +186,7 @@ async def _hold(transport: asyncio.Transport, svc: Services, deadline: float | N
 async def upload_asset(request: web.Request) -> web.StreamResponse:
     """Create an asset from the raw request body (spec 6.9)."""
     svc = services(request)
-    repo: Repo = svc.store.repo(request.match_info["owner"], request.match_info["repo"])
+    repo: Repo = repo_in_path(request)
     release = svc.store.release(repo, int(request.match_info["release_id"]))
     caller: Caller = request[CALLER]
     if release is None or caller.login is None:
@@ -242,7 +244,7 @@ async def _store_upload(
         blob=blob,
     )
     svc.lag.wrote("asset", asset.id)
-    data = asset_json(svc.store, svc.origins, repo, asset)
+    data = asset_json(svc.store, request_origins(request), repo, asset)
     # As recorded: a weak ETag and Last-Modified, but no Location and no rate headers.
     headers = {"ETag": f'W/"{sha256}"', "Last-Modified": http_date(asset.updated_at)}
     return json_response(data, status=201, headers=headers)

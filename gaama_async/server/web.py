@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .service import Services, named, services
+from .service import Services, known_repo, named, request_origins, services
 from .storage import signed_url
 
 
@@ -24,7 +24,9 @@ async def browser_download(request: web.Request) -> web.StreamResponse:
     if moved is not None:
         return _moved(request, svc, moved)
     tag, _, name = request.match_info["rest"].rpartition("/")
-    repo = svc.store.repo(owner, repo_name)
+    repo = known_repo(svc, owner, repo_name)
+    if repo is None:
+        raise web.HTTPNotFound()
     release = svc.store.published_by_tag(repo, tag)
     if release is None:
         raise web.HTTPNotFound()
@@ -32,7 +34,10 @@ async def browser_download(request: web.Request) -> web.StreamResponse:
     if asset is None or asset.state != "uploaded":
         raise web.HTTPNotFound()
     svc.store.count_download(asset)
-    return web.Response(status=302, headers={"Location": signed_url(svc, repo.id, asset)})
+    return web.Response(
+        status=302,
+        headers={"Location": signed_url(svc, request_origins(request).storage, repo.id, asset)},
+    )
 
 
 def _moved(request: web.Request, svc: Services, repo_id: int) -> web.StreamResponse:
@@ -41,7 +46,7 @@ def _moved(request: web.Request, svc: Services, repo_id: int) -> web.StreamRespo
     if repo is None:
         raise web.HTTPNotFound()
     _, _, _, rest = request.rel_url.raw_path.split("/", 3)  # "", owner, repo, rest
-    location = f"{svc.origins.web}/{repo.owner}/{repo.name}/{rest}"
+    location = f"{request_origins(request).web}/{repo.owner}/{repo.name}/{rest}"
     return web.Response(status=301, headers={"Location": location})
 
 

@@ -243,7 +243,8 @@ async def test_chaos_transfers_end_verified_or_with_the_right_error(
 ) -> None:
     seed = chaos_seed()
     rounds = max(1, round(ROUNDS * chaos_scale()))
-    config = ServerConfig(root=tmp_path / "github", max_asset_size=MAX_ASSET_SIZE)
+    # One repository per worker, made on first use.
+    config = ServerConfig(root=tmp_path / "github", max_asset_size=MAX_ASSET_SIZE, auto_create=True)
     config.writes_per_minute, config.writes_per_hour = 100_000, 1_000_000
     waits = WaitLog()
     logging.getLogger("gaama_async").addHandler(waits)

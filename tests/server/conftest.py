@@ -76,6 +76,8 @@ async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
 
     async def factory(**overrides: Any) -> ReleaseServer:
         tokens = {TOKEN: "octocat", **overrides.pop("tokens", {})}
+        # Repositories spring into existence unless a test says otherwise (test_server_repos).
+        overrides.setdefault("auto_create", True)
         config = ServerConfig(root=tmp_path / "state", tokens=tokens, **overrides)
         server = ReleaseServer(config)
         await server.start()

@@ -98,13 +98,13 @@ def test_blob_versions_count_rewrites() -> None:
 
 def test_renames_persist_and_a_name_taken_back_stops_redirecting(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    repo = store.repo("octo", "models")
+    repo = store.create_repo("octo", "models")
     Renames(tmp_path).rename(store, repo, "octo", "weights")
     again = Renames(tmp_path)
     assert again.moved_to("OCTO", "Models") == repo.id
     again.rename(store, repo, "octo", "models")
     assert Renames(tmp_path).moved_to("octo", "models") is None
     assert Renames(tmp_path).moved_to("octo", "weights") == repo.id
-    other = store.repo("octo", "other")
+    other = store.create_repo("octo", "other")
     with pytest.raises(ValueError):
         again.rename(store, other, "octo", "models")

@@ -50,7 +50,7 @@ async def test_counters(gh: Any) -> None:
 
 
 async def test_state_survives_restart(tmp_path: Path) -> None:
-    config = ServerConfig(root=tmp_path, tokens={"t": "octocat"})
+    config = ServerConfig(root=tmp_path, tokens={"t": "octocat"}, repos=("o/r",))
     headers = {"Authorization": "token t", "User-Agent": "t"}
     async with ReleaseServer(config) as first, aiohttp.ClientSession(headers=headers) as s:
         async with s.post(
@@ -90,12 +90,18 @@ def test_cli_config(tmp_path: Path) -> None:
         ]
     )
     config = config_from_args(ns)
+    # One port on 127.0.0.1-4 (the origins' own ports stay 0: "the API's")...
     assert (config.api_port, config.uploads_port, config.storage_port, config.web_port) == (
         9000,
-        9001,
-        9002,
-        9003,
+        0,
+        0,
+        0,
     )
+    # ...and four ports on any other host.
+    other = config_from_args(
+        parser.parse_args(["--root", "r", "--host", "0.0.0.0", "--port", "9000"])
+    )
+    assert (other.uploads_port, other.storage_port, other.web_port) == (9001, 9002, 9003)
     assert set(config.tokens) == {"a", "b"} and config.private and config.direct_downloads
     assert config.signed_url_ttl == 5 and config.rate_limit == 10 and config.bandwidth == 1000
     assert config.max_asset_size == 99 and config.latency == 0.1
