@@ -124,6 +124,10 @@ def _classify(error: BaseException, scene: Scene) -> Failure:
     if code is None:
         return Failure(_bug(error), GENERIC)
     chain = [error, *_causes(error)]
+    if isinstance(error, GaamaError) and any(
+        isinstance(c, aiohttp.ClientConnectorCertificateError) for c in chain
+    ):
+        return Failure(str(error), GENERIC)  # the library's hint names the CA variables
     decider = error
     if code == GENERIC:
         # A generic failure may wrap a more specific cause; that cause decides.

@@ -21,7 +21,7 @@ from helpers import FAST_RETRY, REPO, TOKEN, write_random
 from yarl import URL
 
 from gaama_async import GaAMA
-from gaama_async.server import ReleaseServer
+from gaama_async.server import ReleaseServer, ServerConfig
 
 pytestmark = [
     pytest.mark.anyio,
@@ -159,3 +159,62 @@ async def test_a_proxy_that_is_down_is_a_network_error_naming_it(
     assert f"the proxy {dead.removeprefix('http://')}" in run.error_line
     assert "HTTPS_PROXY" in run.error_line
     assert server.counters.requests.total() == 0
+
+
+@pytest.fixture
+async def tls_server(tmp_path: Path) -> AsyncIterator[ReleaseServer]:
+    config = ServerConfig(
+        root=tmp_path / "github-tls", tokens={TOKEN: "octocat"}, auto_create=True, tls=True
+    )
+    async with ReleaseServer(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+async def test_a_ca_bundle_named_by_the_environment_is_trusted_for_tls(
+    tls_server: ReleaseServer, tmp_path: Path, variable: str
+) -> None:
+    assert tls_server.ca_file is not None and tls_server.api_url.startswith("https://")
+    write_random(tmp_path / "weights.bin", 70_000, seed=5)
+    env = cli_env(tls_server.api_url, **{variable: str(tls_server.ca_file)})
+    for name in {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"} - {variable}:
+        env.pop(name, None)
+    published = await run_gaama(
+        "publish", REPO, "--tag", "v1", str(tmp_path / "weights.bin"), api_url=None, env=env
+    )
+    assert published.code == 0, published.err
+    assert tls_server.counters.requests["upload"] == 2  # the file and the manifest
+
+
+async def test_without_the_ca_bundle_tls_fails_with_a_hint_naming_the_variables(
+    tls_server: ReleaseServer,
+) -> None:
+    env = cli_env(tls_server.api_url)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        env.pop(name, None)
+    run = await run_gaama("ls", REPO, "--tag", "v1", api_url=None, env=env)
+    assert run.code == 1, run.err
+    assert "certificate" in run.error_line and "REQUESTS_CA_BUNDLE" in run.error_line
+    assert tls_server.counters.requests.total() == 0
+
+
+async def test_https_goes_through_the_proxy_as_a_tunnel(
+    tls_server: ReleaseServer, proxy: ForwardProxy, tmp_path: Path
+) -> None:
+    assert tls_server.ca_file is not None
+    write_random(tmp_path / "weights.bin", 70_000, seed=6)
+    env = cli_env(
+        tls_server.api_url,
+        HTTPS_PROXY=proxy.url,
+        NO_PROXY="",
+        REQUESTS_CA_BUNDLE=str(tls_server.ca_file),
+    )
+    for args in (
+        ["publish", REPO, "--tag", "v1", str(tmp_path / "weights.bin")],
+        ["download", REPO, "--tag", "v1", "--dir", str(tmp_path / "out")],
+    ):
+        run = await run_gaama(*args, api_url=None, env=env)
+        assert run.code == 0, run.err
+    tunnels = [u for u in proxy.requests() if not u.scheme]  # CONNECT host:port
+    assert set(_origins(tls_server).values()) <= {(u.host, u.port) for u in tunnels}
+    assert tls_server.counters.storage_requests_with_authorization == 0
