@@ -7,6 +7,7 @@ import fnmatch
 import json
 from typing import Any
 
+from ._cli_cache import run_cache_command
 from ._cli_errors import UsageError
 from ._console import ConsoleProgress, human_bytes
 from ._names import is_leftover
@@ -48,6 +49,9 @@ async def run_command(args: argparse.Namespace) -> None:
             raise UsageError(str(error)) from None
         await serve_until_stopped(config, faults=args.fault, seed=args.seed)
         return
+    if args.command == "cache":
+        await run_cache_command(args)
+        return
     moves_bytes = args.command in ("publish", "download") and not args.dry_run
     progress = ConsoleProgress() if moves_bytes and not args.quiet else None
     async with _client(args, progress) as client:
@@ -68,6 +72,8 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
             retry=RetryPolicy(attempts=args.retries),
             max_rate_limit_wait=args.max_wait,
             progress=progress,
+            cache_dir=False if getattr(args, "no_cache", False) else None,
+            offline=True if getattr(args, "offline", False) else None,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from ._cli_cache import EXAMPLES as EXAMPLES_CACHE
+from ._cli_cache import add_cache_arguments
 from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
 from ._commands import run_command
 from ._config import DEFAULT_API_URL, RepoRef
@@ -44,6 +46,8 @@ environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_
 # SIGINT (Ctrl+C) and SIGTERM cancel the command, so that cleanup (e.g. removing a
 # publish's draft) runs; the exit code is then 128 + the signal number (130, 143).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Commands that talk to no GitHub: no --api-url to check.
+LOCAL_COMMANDS = ("serve", "cache")
 EXAMPLES = {
     "gaama": """\
   gaama serve --root ./gh-data
@@ -52,6 +56,7 @@ EXAMPLES = {
   gaama ls acme/models --tag v1
   gaama rm acme/models --tag v1 'old-*.bin'
 """,
+    "cache": EXAMPLES_CACHE,
     "serve": """\
   gaama serve --root ./gh-data --token dev-token
   gaama serve --root ./gh-data --enterprise --fault 'cut@storage,after_bytes=65536'
@@ -224,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument(
         "--extract-zips", action="store_true", help="also unpack .zip assets (safely)"
     )
+    download.add_argument(
+        "--no-cache", action="store_true", help="neither place from nor add to the cache"
+    )
+    download.add_argument(
+        "--offline",
+        action="store_true",
+        help="from the cache only, asking GitHub nothing (as GAAMA_OFFLINE=1)",
+    )
     _dry_run_argument(download)
 
     listing = _command(commands, "ls", "list a release's assets")
@@ -235,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     _selection_arguments(remove)
     remove.add_argument("--release", action="store_true", help="delete the whole release")
     _dry_run_argument(remove)
+
+    add_cache_arguments(_command(commands, "cache", "look after the download cache"))
     return parser
 
 
@@ -243,7 +258,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command != "rm" or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command != "serve" and args.api_url is None:
+    if args.command not in LOCAL_COMMANDS and args.api_url is None:
         _check_api_url_from_environment(parser)
     if args.command != "rm":
         return args
@@ -267,7 +282,7 @@ def _check_api_url_from_environment(parser: argparse.ArgumentParser) -> None:
 
 def _api_url_in_use(args: argparse.Namespace) -> str | None:
     """The API base the client used, resolved as ``GaAMA`` resolves it."""
-    if args.command == "serve":
+    if args.command in LOCAL_COMMANDS:
         return None
     found = args.api_url or os.environ.get("GAAMA_API_URL") or os.environ.get("GITHUB_API_URL")
     return str(found or DEFAULT_API_URL).rstrip("/")
@@ -277,6 +292,8 @@ def _scene(args: argparse.Namespace) -> Scene:
     """What a message may name: the API in use, the folder written into, the address."""
     if args.command == "serve":
         return Scene(folder=str(args.root), flag="--root", address=f"{args.host}:{args.port}")
+    if args.command == "cache":
+        return Scene()
     folder = args.dir if args.command == "download" else None
     return Scene(api_url=_api_url_in_use(args), folder=folder, flag=folder and "--dir")
 

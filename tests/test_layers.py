@@ -34,7 +34,9 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["client", "compat", "__init__"], 4),
     # 5: programs on top of the facade
     **dict.fromkeys(
-        ["cli", "_cli_errors", "_commands", "_console", "demo", "__main__", "testing"], 5
+        ["cli", "_cli_cache", "_cli_errors", "_commands", "_console", "demo", "__main__",
+         "testing"],
+        5,
     ),
 }  # fmt: skip
 PURE = {name for name, layer in LAYERS.items() if layer == 0}
