@@ -5,7 +5,7 @@ only then is it published: a crash halfway never leaves a half-filled release be
 
 Try it against the local server::
 
-    gaama serve --root ./gh-data --token dev-token        # prints GAAMA_API_URL
+    gaama serve --root ./gh-data --token dev-token --repo acme/models  # prints GAAMA_API_URL
     export GAAMA_API_URL=http://127.0.0.1:PORT GITHUB_TOKEN=dev-token
     python examples/publish_from_training.py --repo acme/models --tag v1 --out checkpoints/
 

@@ -2,7 +2,7 @@
 
 PyGithub is synchronous and keeps only the path of URLs the server hands out, so it runs
 against the one-origin GHES layout, in a child process (this file run as a script), as in
-``tests/test_enterprise.py`` and for the same reasons.
+``tests/test_pygithub.py`` and for the same reasons.
 """
 
 from __future__ import annotations
