@@ -9,7 +9,7 @@ from typing import Any
 
 from ._cli_cache import run_cache_command
 from ._cli_errors import UsageError
-from ._console import ConsoleProgress, human_bytes
+from ._console import ConsoleProgress, count, human_bytes
 from ._names import is_leftover
 from ._publisher import local_files
 from ._retry import RetryPolicy
@@ -68,7 +68,7 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
         return GaAMA(
             repo=args.repo,
             api_url=args.api_url,
-            max_concurrency=args.concurrency,
+            max_concurrency=getattr(args, "concurrency", 8),
             retry=RetryPolicy(attempts=args.retries),
             max_rate_limit_wait=args.max_wait,
             progress=progress,
@@ -96,7 +96,7 @@ async def _publish(client: GaAMA, args: argparse.Namespace) -> None:
         _emit(_release_json(release))
         return
     state = "draft" if release.draft else "published"
-    print(f"{state} {release.tag} ({len(release.assets)} assets) {release.html_url}")
+    print(f"{state} {release.tag} ({count(len(release.assets), 'asset')}) {release.html_url}")
 
 
 async def _publish_dry_run(client: GaAMA, args: argparse.Namespace) -> None:
@@ -182,7 +182,7 @@ async def _remove_release(client: GaAMA, args: argparse.Namespace) -> None:
         _emit({"tag": release.tag, "dry_run": args.dry_run, "release": _release_json(release)})
         return
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} release {release.tag} ({len(release.assets)} assets)")
+    print(f"{verb} release {release.tag} ({count(len(release.assets), 'asset')})")
 
 
 COMMANDS = {

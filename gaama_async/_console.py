@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
+def count(number: int, word: str) -> str:
+    """``1 asset``, ``2 assets``: the word in the plural unless there is one."""
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"
+
+
 def human_bytes(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(size) < 1024 or unit == "GiB":

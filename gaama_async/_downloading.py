@@ -26,6 +26,7 @@ from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_em
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_of, get_release
+from ._removal import available_names, nothing_matches
 from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
@@ -62,11 +63,13 @@ async def download_release(
     targets, empties, refused = plan_download(assets, manifest, request.destination)
     if cache is not None:
         await _remember_release(ctx, cache, request.tag, targets, empties)
+    chosen = [t for t in targets if selected(t.names, request.include, request.exclude)]
+    chosen_empties = [p for p in empties if selected((p.name,), request.include, request.exclude)]
+    if not (chosen or chosen_empties) and (request.include or request.exclude):
+        names = available_names(assets, manifest)
+        raise nothing_matches(release.tag, request.include, names, request.exclude)
     job = _FolderDownload(ctx, cache, record)
-    paths = await job.run(
-        [t for t in targets if selected(t.names, request.include, request.exclude)],
-        [p for p in empties if selected((p.name,), request.include, request.exclude)],
-    )
+    paths = await job.run(chosen, chosen_empties)
     if refused:
         raise DownloadError(
             f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
@@ -196,7 +199,11 @@ async def download_offline(
         )
     await make_folder(request.destination)
     paths, missing = [], []
-    for file in selected_files(known, request.include, request.exclude):
+    chosen = selected_files(known, request.include, request.exclude)
+    if not chosen and (request.include or request.exclude):
+        names = [f.name for f in known]
+        raise nothing_matches(tag or "latest", request.include, names, request.exclude)
+    for file in chosen:
         final = request.destination / safe_filename(file.name)
         if file.size == 0:
             paths.append(await write_empty(final))

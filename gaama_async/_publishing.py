@@ -40,7 +40,7 @@ from ._plan import patterns_of
 from ._publisher import LocalFile, Publisher, local_files, plan_additions
 from ._ratelimit import ServerClock
 from ._releases import assets_of, get_release, release_by_id
-from ._removal import plan_removal
+from ._removal import available_names, nothing_matches, plan_removal
 from ._responses import validation_codes
 from ._retry import TransientError
 from ._storage import read_manifest
@@ -316,12 +316,14 @@ async def delete_assets(
     assets = await assets_of(ctx, release)
     manifest = await read_manifest(ctx.http, assets)
     plan = plan_removal(assets, manifest, patterns_of(include), patterns_of(exclude))
+    if not plan.removed:
+        raise nothing_matches(release.tag, include, available_names(assets, manifest))
     if not dry_run:
         publisher = Publisher(ctx, release)
         if plan.rewrite is not None:
             await publisher.write_manifest(plan.rewrite, plan.manifest_asset)
         await publisher.delete(plan.delete)
-    return [a.name for a in plan.delete]
+    return plan.removed
 
 
 async def delete_release(ctx: Context, tag: str) -> Release:

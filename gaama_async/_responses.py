@@ -65,8 +65,8 @@ def describe_transport_error(exc: BaseException) -> str:
         return "the server closed the connection"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "the connection broke mid-body"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = str(exc)  # words, not a class name: the CLI prints this
+    return f"the connection failed ({text})" if text else "the connection failed"
 
 
 def is_retryable_status(status: int) -> bool:

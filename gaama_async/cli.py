@@ -41,6 +41,10 @@ COMMON = f"""\
 
 environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_URL)
              the API base, e.g. https://HOST/api/v3 for GitHub Enterprise;
+             GAAMA_CACHE_DIR the download cache's folder (or off); GAAMA_CACHE_MAX_SIZE
+             its limit (50G); GAAMA_OFFLINE=1 downloads from the cache only;
+             HTTPS_PROXY, HTTP_PROXY, NO_PROXY a forward proxy; REQUESTS_CA_BUNDLE or
+             SSL_CERT_FILE a corporate CA bundle;
              GAAMA_DEBUG=1 prints the traceback of an unexpected error
 """
 # SIGINT (Ctrl+C) and SIGTERM cancel the command, so that cleanup (e.g. removing a
@@ -154,13 +158,24 @@ def _command(
     )
 
 
-def _client_arguments(parser: argparse.ArgumentParser, *, json_help: str = "print JSON") -> None:
+def _client_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    tag_help: str,
+    json_help: str = "print JSON",
+    transfers: bool = True,
+) -> None:
+    """The options every command that talks to GitHub takes; ``transfers``: it moves files
+    (--concurrency, -q for progress)."""
     parser.add_argument("repo", metavar="OWNER/REPO", type=_repo)
-    parser.add_argument("--tag", help="release tag (publish: default today's date; else latest)")
+    parser.add_argument("--tag", help=tag_help)
     parser.add_argument(
         "--api-url", type=_api_url, help="API base URL (default: $GAAMA_API_URL, api.github.com)"
     )
-    parser.add_argument("--concurrency", type=_at_least_one, default=8, help="transfers in flight")
+    if transfers:
+        parser.add_argument(
+            "--concurrency", type=_at_least_one, default=8, help="transfers in flight"
+        )
     parser.add_argument(
         "--retries",
         type=_at_least_one,
@@ -177,7 +192,10 @@ def _client_arguments(parser: argparse.ArgumentParser, *, json_help: str = "prin
     )
     parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress output and no warnings"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress output and no warnings" if transfers else "no warnings",
     )
     # SUPPRESS: a command without -v must not reset the global -v
     parser.add_argument(
@@ -213,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
 
     publish = _command(commands, "publish", "upload files as assets of a release")
-    _client_arguments(publish, json_help="print the release as JSON")
+    _client_arguments(
+        publish,
+        tag_help="release tag to create or add to (default: today's date, YYYY.MM.DD)",
+        json_help="print the release as JSON",
+    )
     publish.add_argument("files", nargs="+", metavar="FILE")
     publish.add_argument("--name", help="release title (default: the tag)")
     publish.add_argument("--body", help="release notes")
@@ -223,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     _dry_run_argument(publish)
 
     download = _command(commands, "download", "download a release's assets, verified")
-    _client_arguments(download, json_help="print the downloaded paths as JSON")
+    _client_arguments(
+        download,
+        tag_help="release tag to download (default: the latest release)",
+        json_help="print the downloaded files as JSON",
+    )
     download.add_argument("--dir", default=".", help="target directory (default: .)")
     _selection_arguments(download)
     download.add_argument(
@@ -240,10 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     _dry_run_argument(download)
 
     listing = _command(commands, "ls", "list a release's assets")
-    _client_arguments(listing)
+    _client_arguments(
+        listing, tag_help="release tag to list (default: the latest release)", transfers=False
+    )
 
     remove = _command(commands, "rm", "delete assets (by name or glob) or a whole release")
-    _client_arguments(remove, json_help="print what was deleted as JSON")
+    _client_arguments(
+        remove,
+        tag_help="release tag to delete from (required)",
+        json_help="print what was deleted as JSON",
+        transfers=False,
+    )
     remove.add_argument("patterns", nargs="*", metavar="NAME", help="file names or globs")
     _selection_arguments(remove)
     remove.add_argument("--release", action="store_true", help="delete the whole release")
@@ -257,18 +290,28 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     # argparse fills rm's NAME... before --tag when they follow it; take the rest here
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command != "rm" or any(e.startswith("-") for e in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command not in LOCAL_COMMANDS and args.api_url is None:
         _check_api_url_from_environment(parser)
     if args.command != "rm":
         return args
     args.patterns += extra
+    remove = _subparser(parser, "rm")
     if args.tag is None:
-        parser.error("rm needs --tag")
+        remove.error("rm needs --tag")
     wanted = args.patterns + (args.include or [])
     if args.release == bool(wanted):
-        parser.error("rm needs either NAME/--include patterns or --release")
+        remove.error("rm needs either NAME/--include patterns or --release")
     return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``, so its usage errors point at its own help."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser
 
 
 def _check_api_url_from_environment(parser: argparse.ArgumentParser) -> None:
@@ -295,7 +338,17 @@ def _scene(args: argparse.Namespace) -> Scene:
     if args.command == "cache":
         return Scene()
     folder = args.dir if args.command == "download" else None
-    return Scene(api_url=_api_url_in_use(args), folder=folder, flag=folder and "--dir")
+    return Scene(
+        api_url=_api_url_in_use(args),
+        folder=folder,
+        flag=folder and "--dir",
+        token_variable=_token_variable(),
+    )
+
+
+def _token_variable() -> str | None:
+    """The variable the token came from, as ``GaAMA`` picks it (GITHUB_TOKEN first)."""
+    return next((name for name in ("GITHUB_TOKEN", "GH_TOKEN") if os.environ.get(name)), None)
 
 
 def _secrets() -> list[str]:
@@ -365,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(innermost(error), BrokenPipeError):
             return _reader_went_away()
         code = _report(error, args, debug=debug)
+    if stopped and args.command == "serve" and code == 0:
+        return 0  # Ctrl+C or SIGTERM is how a server is meant to stop
     return _stopped_by(stopped[0]) if stopped else code
 
 
