@@ -1,0 +1,112 @@
+"""The rough edges a new user met, each fixed, run as the real ``gaama`` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.streams.text import TextReceiveStream
+from cli_helpers import GAAMA, cli_env, run_gaama
+from helpers import REPO, TOKEN
+
+from gaama_async.server import ReleaseServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def _publish(server: ReleaseServer, tmp_path: Path, *names: str) -> None:
+    paths = []
+    for name in names:
+        path = tmp_path / "src" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"" if name.startswith("empty") else name.encode() * 10)
+        paths.append(str(path))
+    run = await run_gaama("publish", REPO, "--tag", "v1", *paths, api_url=server.api_url)
+    assert run.code == 0, run.err
+
+
+async def test_a_selection_matching_nothing_is_exit_4_naming_what_there_is(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(server, tmp_path, "my notes.txt", "empty.txt")
+    out = str(tmp_path / "out")
+    got = await run_gaama(
+        "download", REPO, "--tag", "v1", "--dir", out, "--include", "*.bin", api_url=server.api_url
+    )
+    assert got.code == 4
+    assert "'*.bin'" in got.error_line and "it holds: empty.txt, my notes.txt." in got.error_line
+    assert server.counters.requests["storage"] == 1  # the manifest only: nothing fetched
+    gone = await run_gaama("rm", REPO, "--tag", "v1", "nope.bin", api_url=server.api_url)
+    assert gone.code == 4 and "it holds: empty.txt, my notes.txt." in gone.error_line
+
+
+async def test_rm_removes_an_empty_file_for_good(server: ReleaseServer, tmp_path: Path) -> None:
+    await _publish(server, tmp_path, "a.txt", "empty.txt")
+    run = await run_gaama("rm", REPO, "--tag", "v1", "empty.txt", api_url=server.api_url)
+    assert (run.code, run.out) == (0, "deleted empty.txt\n"), run.err
+    out = tmp_path / "out"
+    got = await run_gaama(
+        "download", REPO, "--tag", "v1", "--dir", str(out), api_url=server.api_url
+    )
+    assert got.code == 0, got.err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.txt"]
+
+
+async def test_the_token_hint_names_the_variable_used(server: ReleaseServer) -> None:
+    for variable in ("GITHUB_TOKEN", "GH_TOKEN"):
+        env = cli_env(server.api_url)
+        env.pop("GITHUB_TOKEN")
+        env[variable] = "wrong-token"
+        run = await run_gaama("ls", REPO, "--tag", "v1", api_url=None, env=env)
+        assert run.code == 3, run.err
+        assert f"check that {variable} holds" in run.error_line
+
+
+async def test_one_asset_is_singular(server: ReleaseServer, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+    run = await run_gaama(
+        "publish", REPO, "--tag", "v1", str(tmp_path / "a.txt"), api_url=server.api_url
+    )
+    assert run.out.startswith("published v1 (2 assets)")  # the file and the manifest
+    removed = await run_gaama("rm", REPO, "--tag", "v1", "--release", api_url=server.api_url)
+    assert removed.out == "deleted release v1 (2 assets)\n"
+    run = await run_gaama(
+        "publish", REPO, "--tag", "v2", str(tmp_path / "b.txt"), "--json", api_url=server.api_url
+    )
+    assert run.code == 0
+
+
+async def test_usage_errors_and_help_are_per_command() -> None:
+    rm = await run_gaama("rm", REPO, "x.bin", api_url=None)
+    assert rm.code == 2 and rm.error_line.endswith("(see 'gaama rm --help')")
+    ls = await run_gaama("ls", REPO, "--concurrency", "4", api_url=None)
+    assert ls.code == 2 and "unrecognized arguments: --concurrency" in ls.error_line
+    assert "(see 'gaama ls --help')" in ls.error_line
+    helps = {
+        c: " ".join((await run_gaama(c, "--help", api_url=None)).out.split())
+        for c in ("publish", "ls", "rm")
+    }
+    assert "today's date" in helps["publish"] and "today's date" not in helps["ls"]
+    assert "latest release" in helps["ls"] and "(required)" in helps["rm"]
+    for text in helps.values():
+        assert "GAAMA_CACHE_DIR" in text and "GAAMA_OFFLINE" in text and "HTTPS_PROXY" in text
+
+
+async def test_serve_exits_0_on_ctrl_c(tmp_path: Path) -> None:
+    command = [*GAAMA, "serve", "--root", str(tmp_path / "s"), "--port", "0", "--token", TOKEN]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    async with await anyio.open_process(command, env=env) as serving:
+        assert serving.stdout is not None
+        text = ""
+        with anyio.fail_after(30):
+            async for chunk in TextReceiveStream(serving.stdout):
+                text += chunk
+                if "Ctrl+C" in text:
+                    break
+        serving.send_signal(signal.SIGINT)
+        with anyio.fail_after(20):
+            assert await serving.wait() == 0
