@@ -9,6 +9,7 @@ from typing import Any
 
 from ._cli_cache import run_cache_command
 from ._cli_errors import UsageError
+from ._cli_listing import list_release
 from ._console import ConsoleProgress, count, human_bytes
 from ._names import is_leftover
 from ._publisher import local_files
@@ -146,15 +147,6 @@ def _downloadable(asset: Asset, args: argparse.Namespace) -> bool:
     return included and not excluded
 
 
-async def _list(client: GaAMA, args: argparse.Namespace) -> None:
-    assets = await client.list_assets(args.tag)
-    if args.json:
-        _emit([_asset_json(a) for a in assets])
-        return
-    for asset in assets:
-        print(f"{human_bytes(asset.size):>11}  {asset.state:<9} {asset.name}")
-
-
 async def _remove(client: GaAMA, args: argparse.Namespace) -> None:
     if args.release:
         await _remove_release(client, args)
@@ -188,6 +180,6 @@ async def _remove_release(client: GaAMA, args: argparse.Namespace) -> None:
 COMMANDS = {
     "publish": _publish,
     "download": _download,
-    "ls": _list,
+    "ls": list_release,
     "rm": _remove,
 }

@@ -269,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     _client_arguments(
         listing, tag_help="release tag to list (default: the latest release)", transfers=False
     )
+    listing.add_argument(
+        "--offline",
+        action="store_true",
+        help="ask GitHub nothing: list what --dir holds, verified (as GAAMA_OFFLINE=1)",
+    )
+    listing.add_argument("--dir", help="with --offline: the download folder to list")
 
     remove = _command(commands, "rm", "delete assets (by name or glob) or a whole release")
     _client_arguments(

@@ -44,7 +44,7 @@ async def test_publish_ls_download_round_trip(server: ReleaseServer, tmp_path: P
     assert out.startswith("published v1 (3 assets)")
 
     code, out, _ = await gaama(server, "ls", REPO, "--tag", "v1")
-    assert code == 0 and "notes.v1.txt" in out and "uploaded" in out
+    assert code == 0 and "notes v1.txt  (stored as notes.v1.txt)" in out, out
 
     code, out, err = await gaama(
         server, "download", REPO, "--dir", str(tmp_path / "out"), "--include", "*.txt"

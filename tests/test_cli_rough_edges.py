@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -110,3 +111,40 @@ async def test_serve_exits_0_on_ctrl_c(tmp_path: Path) -> None:
         serving.send_signal(signal.SIGINT)
         with anyio.fail_after(20):
             assert await serving.wait() == 0
+
+
+async def test_ls_shows_original_names_empty_files_and_the_resolved_tag(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(server, tmp_path, "my notes.txt", "empty.txt")
+    run = await run_gaama("ls", REPO, api_url=server.api_url)
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0] == f"latest release: v1 of {REPO}, 2 files, 120 B"
+    assert any("my notes.txt" in line and "(stored as my.notes.txt)" in line for line in lines)
+    assert any("empty.txt" in line and "empty: kept in the manifest" in line for line in lines)
+    rows = json.loads((await run_gaama("ls", REPO, "--json", api_url=server.api_url)).out)
+    assert {r["name"]: r["file"] for r in rows} == {
+        "my.notes.txt": "my notes.txt",
+        "gaama-manifest.json": None,
+    }
+
+
+async def test_ls_offline_lists_the_folder_record_and_asks_github_nothing(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(server, tmp_path, "my notes.txt")
+    out = str(tmp_path / "out")
+    got = await run_gaama("download", REPO, "--tag", "v1", "--dir", out, api_url=server.api_url)
+    assert got.code == 0, got.err
+    server.counters.reset()
+    env = cli_env(server.api_url, GAAMA_OFFLINE="1")
+    run = await run_gaama("ls", REPO, "--dir", out, api_url=None, env=env)
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == [
+        f"offline: 1 file verified in {out}, 120 B",
+        "      120 B  my notes.txt",
+    ]
+    assert server.counters.requests.total() == 0
+    bare = await run_gaama("ls", REPO, "--offline", api_url=server.api_url)
+    assert bare.code == 2 and "--dir" in bare.error_line

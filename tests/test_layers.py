@@ -34,8 +34,8 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["client", "compat", "__init__"], 4),
     # 5: programs on top of the facade
     **dict.fromkeys(
-        ["cli", "_cli_cache", "_cli_errors", "_commands", "_console", "demo", "__main__",
-         "testing"],
+        ["cli", "_cli_cache", "_cli_errors", "_cli_listing", "_commands", "_console", "demo",
+         "__main__", "testing"],
         5,
     ),
 }  # fmt: skip
