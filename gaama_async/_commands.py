@@ -56,11 +56,13 @@ async def run_command(args: argparse.Namespace) -> None:
     moves_bytes = args.command in ("publish", "download") and not args.dry_run
     progress = ConsoleProgress() if moves_bytes and not args.quiet else None
     async with _client(args, progress) as client:
+        done = False
         try:
             await COMMANDS[args.command](client, args)
+            done = True
         finally:
             if progress is not None:
-                progress.finish()
+                progress.finish(summary=done)
 
 
 def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA:

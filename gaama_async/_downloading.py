@@ -31,6 +31,7 @@ from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
 from .models import DownloadTarget
+from .progress import ProgressEvent, ProgressKind
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # Files this large are recorded as soon as they are verified, sparing another process
@@ -97,6 +98,8 @@ class _FolderDownload:
         # resolved (and their locks taken) while earlier files still download.
         in_progress = anyio.CapacityLimiter(2 * self.ctx.limits.max_concurrency)
         paths = [await write_empty(p) for p in empties] + [t.path for t in present]
+        for target in present:
+            _tell(self.ctx, "present", target)
         try:
             paths += await run_all([self._job(t) for t in missing], in_progress)
         finally:
@@ -127,6 +130,7 @@ class _FolderDownload:
     async def _fetch(self, target: DownloadTarget) -> None:
         if await self._from_cache(target):
             await self.record.note(target.path, target.sha256, target.pieces)
+            _tell(self.ctx, "cached", target)
             return
         ctx = self.ctx
         await download_file(
@@ -154,6 +158,12 @@ class _FolderDownload:
             return False
         await self.record.refresh()
         return await self.record.is_present(target.path, target.size, target.sha256, target.pieces)
+
+
+def _tell(ctx: Context, kind: ProgressKind, target: DownloadTarget) -> None:
+    """Report a file that needed no transfer (already here, or placed from the cache)."""
+    if ctx.progress is not None:
+        ctx.progress(ProgressEvent(kind, "download", target.label, target.size))
 
 
 async def _remember_release(
@@ -209,6 +219,8 @@ async def download_offline(
             paths.append(await write_empty(final))
         elif await cache.place(file.sha256, file.size, final):
             paths.append(final)
+            if ctx.progress is not None:
+                ctx.progress(ProgressEvent("cached", "download", file.name, file.size))
         else:
             missing.append(file.name)
     if missing:

@@ -51,6 +51,7 @@ class LocalFile:
                 min(max_asset_size, self.size - offset),
                 path=self.path,
                 offset=offset,
+                file=self.name,
             )
             for index, offset in enumerate(range(0, self.size, max_asset_size))
         ]

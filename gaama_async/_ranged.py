@@ -27,13 +27,18 @@ from ._http import GitHubHTTP
 from ._ranges import Segment, partial_answer_matches, plan_segments, written_prefix
 from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
-from ._retry import Corrupt, TransientError
+from ._retry import Corrupt, TransientError, notes
 from ._storage import StorageLink, open_range
 from .errors import DownloadError
 from .models import Asset, DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
 
 log = logging.getLogger("gaama_async")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1048576:.1f} MiB"
+
 
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
 HASH_CHUNK = CHUNK_SIZE
@@ -228,7 +233,7 @@ class RangedDownload:
                 await self._open_file(fresh=False)
                 self._state, self._segments = saved, segments
                 if resumed := self.bytes_done():
-                    log.info("resuming '%s' with %d bytes already on disk", self.label, resumed)
+                    notes.info("resuming '%s' with %s already on disk", self.label, _mib(resumed))
                     self._report("advance", resumed)
                 return saved
         self._segments = plan_segments(self.sizes, self.part_size)

@@ -28,6 +28,8 @@ import tenacity
 from .errors import IntegrityError, NotFoundError, TransferError
 
 log = logging.getLogger("gaama_async")
+#: Retries and resumes: what a user watching progress wants to see (the CLI shows it).
+notes = logging.getLogger("gaama_async.notes")
 T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 _inside_run: contextvars.ContextVar[bool] = contextvars.ContextVar("gaama_retry", default=False)
@@ -176,4 +178,4 @@ def _log_wait(state: tenacity.RetryCallState) -> None:
     """Every wait is logged with its reason and length (messages never hold a token)."""
     error = state.outcome.exception() if state.outcome else None
     pause = state.next_action.sleep if state.next_action else 0.0
-    log.info("retrying after %s: waiting %.2f s", error, pause)
+    notes.info("retrying after %s: waiting %.2f s", error, pause)

@@ -50,6 +50,11 @@ environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_
 # SIGINT (Ctrl+C) and SIGTERM cancel the command, so that cleanup (e.g. removing a
 # publish's draft) runs; the exit code is then 128 + the signal number (130, 143).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What to do after an interrupted command.
+RERUN_HINTS = {
+    "download": "; run the same command again: it resumes from what is on disk",
+    "publish": "; its draft was removed: run the same command again to publish",
+}
 # Commands that talk to no GitHub: no --api-url to check.
 LOCAL_COMMANDS = ("serve", "cache")
 EXAMPLES = {
@@ -383,9 +388,9 @@ async def _cancel_on_signal(scope: anyio.CancelScope, stopped: list[int]) -> Non
             return
 
 
-def _stopped_by(number: int) -> int:
+def _stopped_by(number: int, hint: str = "") -> int:
     name = signal.Signals(number).name
-    print(f"gaama: error: interrupted by {name}", file=sys.stderr)
+    print(f"gaama: error: interrupted by {name}{hint}", file=sys.stderr)
     return 128 + number
 
 
@@ -414,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     level = logging.INFO if args.verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="gaama: %(message)s")
+    if args.command in ("publish", "download") and not quiet:
+        # retries and resumes, so progress never freezes without a word
+        logging.getLogger("gaama_async.notes").setLevel(logging.INFO)
     stopped: list[int] = []
     code = 0
     try:
@@ -426,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _report(error, args, debug=debug)
     if stopped and args.command == "serve" and code == 0:
         return 0  # Ctrl+C or SIGTERM is how a server is meant to stop
-    return _stopped_by(stopped[0]) if stopped else code
+    return _stopped_by(stopped[0], RERUN_HINTS.get(args.command, "")) if stopped else code
 
 
 def _reader_went_away() -> int:

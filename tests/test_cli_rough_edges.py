@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -11,9 +12,11 @@ import anyio
 import pytest
 from anyio.streams.text import TextReceiveStream
 from cli_helpers import GAAMA, cli_env, run_gaama
-from helpers import REPO, TOKEN
+from helpers import REPO, TOKEN, kill_once_recorded, write_random
 
-from gaama_async.server import ReleaseServer
+from gaama_async import ProgressEvent
+from gaama_async._console import ConsoleProgress
+from gaama_async.server import Fault, ReleaseServer
 
 pytestmark = pytest.mark.anyio
 
@@ -148,3 +151,53 @@ async def test_ls_offline_lists_the_folder_record_and_asks_github_nothing(
     assert server.counters.requests.total() == 0
     bare = await run_gaama("ls", REPO, "--offline", api_url=server.api_url)
     assert bare.code == 2 and "--dir" in bare.error_line
+
+
+def test_progress_counts_files_not_parts_nor_the_manifest() -> None:
+    stream = io.StringIO()
+    progress = ConsoleProgress(stream)
+    for part in ("big.bin.part001", "big.bin.part002"):
+        progress(ProgressEvent("start", "upload", part, 10, file="big.bin"))
+    progress(ProgressEvent("start", "upload", "gaama-manifest.json", 5))
+    progress(ProgressEvent("done", "upload", "big.bin.part001", 10, file="big.bin"))
+    assert (progress.files_done, progress.files_total) == (0, 1)
+    progress(ProgressEvent("done", "upload", "big.bin.part002", 10, file="big.bin"))
+    progress(ProgressEvent("done", "upload", "gaama-manifest.json", 5))
+    assert (progress.files_done, progress.files_total) == (1, 1)
+
+
+async def test_download_progress_shows_retries_and_a_summary(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(server, tmp_path, "model.bin", "config.json")
+    server.faults.add(Fault("status", route="storage", asset="model.bin", status=502))
+    cache = tmp_path / "cache"
+    env = cli_env(server.api_url, GAAMA_CACHE_DIR=str(cache))
+    out = str(tmp_path / "out")
+    args = ("download", REPO, "--tag", "v1", "--dir", out)
+    first = await run_gaama(*args, api_url=None, env=env)
+    assert first.code == 0, first.err
+    assert server.counters.hits("status", "model.bin") == 1
+    assert "gaama: retrying after storage answered HTTP 502 for 'model.bin'" in first.err
+    assert first.err.splitlines()[-1] == "downloaded 2 files (200 B)"
+    again = await run_gaama(*args, api_url=None, env=env)
+    assert again.err.splitlines()[-1] == "downloaded 0 files (0 B), 2 already present"
+    elsewhere = await run_gaama(*args[:-1], str(tmp_path / "two"), api_url=None, env=env)
+    assert elsewhere.err.splitlines()[-1] == "downloaded 0 files (0 B), 2 from the cache"
+
+
+async def test_a_killed_download_resumes_and_says_so(server: ReleaseServer, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    write_random(big, 24 << 20, seed=9)
+    published = await run_gaama("publish", REPO, "--tag", "v1", str(big), api_url=server.api_url)
+    assert published.code == 0, published.err
+    server.config.bandwidth = 8 << 20  # per connection: the kill lands mid-transfer
+    out = tmp_path / "out"
+    env = cli_env(server.api_url)
+    command = [*GAAMA, "download", REPO, "--tag", "v1", "--dir", str(out)]
+    assert await kill_once_recorded(command, env, out, at_least=1 << 20) >= 1 << 20
+    server.config.bandwidth = None
+    run = await run_gaama("download", REPO, "--tag", "v1", "--dir", str(out), api_url=None, env=env)
+    assert run.code == 0, run.err
+    assert "gaama: resuming 'big.bin' with" in run.err and "MiB already on disk" in run.err
+    assert run.err.splitlines()[-1].startswith("downloaded 1 file (")
