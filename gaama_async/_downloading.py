@@ -21,8 +21,8 @@ from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
 from ._concurrency import run_all
 from ._context import Context
-from ._filenames import safe_filename
-from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_empty
+from ._filenames import PRIVATE_FOLDER, safe_filename
+from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_of, get_release
@@ -51,26 +51,94 @@ class DownloadRequest:
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
-async def download_release(
-    ctx: Context, cache: ContentCache | None, request: DownloadRequest
-) -> list[Path]:
-    """Download the release ``request`` names; return every file now in place, sorted."""
+@dataclass(frozen=True, slots=True)
+class DownloadPlan:
+    """What a download of one release does: the resolved ``tag``, the files to ``fetch``,
+    those already ``present`` in the folder (verified), the ``empty`` files to recreate and
+    the files ``refused`` (unsafe names, missing parts). Every path is a final path."""
+
+    tag: str
+    fetch: list[Path]
+    present: list[Path]
+    empty: list[Path]
+    refused: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    tag: str
+    targets: list[DownloadTarget]  # every file of the release (for the cache's notes)
+    empties: list[Path]
+    chosen: list[DownloadTarget]
+    chosen_empties: list[Path]
+    refused: list[str]
+
+
+async def _select(
+    ctx: Context,
+    request: DownloadRequest,
+    open_record: Callable[[], Awaitable[FolderRecord | None]],
+) -> tuple[_Selection, FolderRecord | None]:
+    """The release's files and those ``request`` selects; the planning a dry run shares.
+    The folder's record is opened once the release is found (an unknown tag leaves no
+    folder behind)."""
     release = await get_release(ctx, request.tag)
     assets = await assets_of(ctx, release)
-    await make_folder(request.destination)
-    record = FolderRecord(request.destination)
-    await record.load()
+    record = await open_record()
     manifest = await read_manifest(ctx.http, assets, record)
     targets, empties, refused = plan_download(assets, manifest, request.destination)
-    if cache is not None:
-        await _remember_release(ctx, cache, request.tag, targets, empties)
     chosen = [t for t in targets if selected(t.names, request.include, request.exclude)]
     chosen_empties = [p for p in empties if selected((p.name,), request.include, request.exclude)]
     if not (chosen or chosen_empties) and (request.include or request.exclude):
         names = available_names(assets, manifest)
         raise nothing_matches(release.tag, request.include, names, request.exclude)
+    selection = _Selection(release.tag, targets, empties, chosen, chosen_empties, refused)
+    return selection, record
+
+
+async def plan_release_download(ctx: Context, request: DownloadRequest) -> DownloadPlan:
+    """The dry run of ``download_release``: the same selection, and what is already in the
+    folder; nothing is written."""
+
+    async def existing_record() -> FolderRecord | None:
+        if not await is_dir(request.destination / PRIVATE_FOLDER):
+            return None  # never downloaded into: nothing present, and nothing to create
+        found = FolderRecord(request.destination)
+        await found.load()
+        return found
+
+    selection, record = await _select(ctx, request, existing_record)
+    present = []
+    if record is not None:
+        present = await _FolderDownload(ctx, None, record)._present(selection.chosen)
+    return DownloadPlan(
+        selection.tag,
+        [t.path for t in selection.chosen if t not in present],
+        [t.path for t in present],
+        selection.chosen_empties,
+        selection.refused,
+    )
+
+
+async def download_release(
+    ctx: Context, cache: ContentCache | None, request: DownloadRequest
+) -> list[Path]:
+    """Download the release ``request`` names; return every file now in place, sorted."""
+
+    async def open_record() -> FolderRecord:
+        await make_folder(request.destination)
+        found = FolderRecord(request.destination)
+        await found.load()
+        return found
+
+    selection, opened = await _select(ctx, request, open_record)
+    assert opened is not None
+    record = opened
+    targets, empties, refused = selection.targets, selection.empties, selection.refused
+    if cache is not None:
+        await _remember_release(ctx, cache, request.tag, targets, empties)
     job = _FolderDownload(ctx, cache, record)
-    paths = await job.run(chosen, chosen_empties)
+    paths = await job.run(selection.chosen, selection.chosen_empties)
     if refused:
         raise DownloadError(
             f"Could not download {len(refused)} file(s): {', '.join(refused)}; "

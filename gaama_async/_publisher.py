@@ -12,7 +12,7 @@ from typing import Any
 
 from ._concurrency import run_all
 from ._context import Context
-from ._files import file_size, is_dir, is_file, sha256_of
+from ._files import file_size, is_dir, is_file, open_for_reading, sha256_of
 from ._names import (
     REPLACING_SUFFIX,
     is_leftover,
@@ -79,6 +79,7 @@ async def local_files(files: Iterable[str | os.PathLike[str]]) -> list[LocalFile
                 f"'{path.name}' would be stored as '{stored}', which {clash}; rename one of them."
             )
         seen[stored] = path.name
+        await (await open_for_reading(path)).close()  # unreadable: refused before any write
         found.append(LocalFile(path, path.name, await file_size(path)))
     if not found:
         raise PublishError("Nothing to publish: pass at least one file.")

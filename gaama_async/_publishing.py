@@ -299,6 +299,39 @@ async def add_to_release(
         return await release_by_id(ctx, release)
 
 
+@dataclass(frozen=True, slots=True)
+class PublishPlan:
+    """What ``publish`` would do, decided by the code the real run uses (``local_files``,
+    ``plan_additions``): refusals (a missing or unreadable file, a conflict) raise the same
+    errors; nothing is written."""
+
+    tag: str
+    exists: bool
+    upload: list[LocalFile]
+    replace: list[LocalFile]
+    skip: list[LocalFile]
+    empty: list[str]
+
+
+async def plan_publish(
+    ctx: Context, tag: str, paths: Iterable[str | os.PathLike[str]], *, overwrite: bool
+) -> PublishPlan:
+    """The dry run of ``publish``: which files would be uploaded, replaced, skipped as
+    already there, or recorded as empty (GitHub refuses empty assets)."""
+    files = await local_files(paths)
+    existing = await published_release(ctx, tag)
+    assets = await assets_of(ctx, existing) if existing is not None else []
+    manifest = (await read_manifest(ctx.http, assets) if assets else None) or Manifest()
+    plan = await plan_additions(
+        files, assets, manifest, overwrite=overwrite,
+        max_asset_size=ctx.limits.max_asset_size, tag=tag,
+    )  # fmt: skip
+    empty = [e.name for e in plan.empty]
+    acted = {f.name for f in plan.upload + plan.replace} | set(empty)
+    skip = [f for f in files if f.name not in acted]
+    return PublishPlan(tag, existing is not None, plan.upload, plan.replace, skip, empty)
+
+
 # -- removing --------------------------------------------------------------------------------
 
 

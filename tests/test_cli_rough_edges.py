@@ -201,3 +201,69 @@ async def test_a_killed_download_resumes_and_says_so(server: ReleaseServer, tmp_
     assert run.code == 0, run.err
     assert "gaama: resuming 'big.bin' with" in run.err and "MiB already on disk" in run.err
     assert run.err.splitlines()[-1].startswith("downloaded 1 file (")
+
+
+async def test_publish_dry_run_plans_as_the_real_run(server: ReleaseServer, tmp_path: Path) -> None:
+    await _publish(server, tmp_path, "same.txt", "other.txt")
+    src = tmp_path / "src"
+    (src / "other.txt").write_bytes(b"changed")
+    (src / "empty.txt").write_bytes(b"")
+    (src / "new.txt").write_bytes(b"new")
+    writes_before = sum(r.method != "GET" for r in server.counters.log)
+    files = [str(src / n) for n in ("same.txt", "other.txt", "empty.txt", "new.txt")]
+    conflict = await run_gaama(
+        "publish", REPO, "--tag", "v1", "--dry-run", *files, api_url=server.api_url
+    )
+    assert conflict.code == 5 and "--overwrite" in conflict.error_line  # as the real run
+    run = await run_gaama(
+        "publish", REPO, "--tag", "v1", "--dry-run", "--overwrite", *files, api_url=server.api_url
+    )
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == [
+        "would add to release v1:",
+        "  upload new.txt (3 B)",
+        "  replace other.txt (7 B)",
+        "  skip same.txt (identical file already there)",
+        "  record empty.txt (empty: kept in the manifest, no asset)",
+    ]
+    missing = await run_gaama(
+        "publish", REPO, "--tag", "v1", "--dry-run", str(src / "nope"), api_url=server.api_url
+    )
+    assert missing.code == 1 and "does not exist" in missing.error_line
+    assert sum(r.method != "GET" for r in server.counters.log) == writes_before
+
+
+async def test_download_dry_run_names_files_as_on_disk_and_what_is_there(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish(server, tmp_path, "my notes.txt", "empty.txt", "b.bin")
+    out = tmp_path / "out"
+    first = await run_gaama(
+        "download", REPO, "--tag", "v1", "--dir", str(out), "--include", "b.bin",
+        api_url=server.api_url,
+    )  # fmt: skip
+    assert first.code == 0, first.err
+    real = json.loads(
+        (await run_gaama(
+            "download", REPO, "--tag", "v1", "--dir", str(out), "--json", api_url=server.api_url
+        )).out
+    )  # fmt: skip
+    (out / "my notes.txt").unlink()
+    run = await run_gaama(
+        "download", REPO, "--tag", "v1", "--dir", str(out), "--dry-run", api_url=server.api_url
+    )
+    assert run.out.splitlines() == [
+        f"release v1: would write 3 files in {out}",
+        "  download my notes.txt",
+        "  keep b.bin (already present, verified)",
+        "  create empty.txt (empty)",
+    ]
+    dry = json.loads(
+        (await run_gaama(
+            "download", REPO, "--tag", "v1", "--dir", str(out), "--dry-run", "--json",
+            api_url=server.api_url,
+        )).out
+    )  # fmt: skip
+    assert dry["files"] == real["files"] and real["dry_run"] is False and dry["dry_run"] is True
+    assert dry["present"] == [str(out / "b.bin")]
+    assert not (out / "my notes.txt").exists()
