@@ -25,7 +25,7 @@ from ._filenames import PRIVATE_FOLDER, safe_filename
 from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
-from ._releases import assets_of, get_release
+from ._releases import assets_to_download, get_release
 from ._removal import available_names, nothing_matches
 from ._storage import read_manifest
 from .download import download_file
@@ -83,7 +83,7 @@ async def _select(
     The folder's record is opened once the release is found (an unknown tag leaves no
     folder behind)."""
     release = await get_release(ctx, request.tag)
-    assets = await assets_of(ctx, release)
+    assets = await assets_to_download(ctx, release)
     record = await open_record()
     manifest = await read_manifest(ctx.http, assets, record)
     targets, empties, refused = plan_download(assets, manifest, request.destination)

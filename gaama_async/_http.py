@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import aiohttp
+import anyio
 from yarl import URL
 
 from ._config import Pacing, Timeouts
@@ -137,6 +138,10 @@ class GitHubHTTP:
             total=None, connect=timeouts.connect, sock_read=timeouts.read
         )
         self._session: aiohttp.ClientSession | None = None
+        # Whether a repository's web host hands out storage links anonymously (public
+        # repositories do), keyed by its web page URL; see ``_storage.StorageLink``.
+        self.web_links: dict[str, bool] = {}
+        self.web_probe = anyio.Lock()
 
     def trust(self, url: str) -> None:
         """Allow the token on ``url``'s origin: the uploads host a release's ``upload_url``

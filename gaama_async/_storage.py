@@ -55,6 +55,52 @@ class StorageLink:
                 self._url = None
 
     async def _resolve(self) -> None:
+        if await self._resolve_on_web():
+            return
+        await self._resolve_on_api()
+
+    async def _resolve_on_web(self) -> bool:
+        """Take the link from ``browser_download_url`` when the repository is public.
+
+        The web host answers a public repository's download with the same 302 to storage as
+        the API, without a token and without touching the API's rate limit, so a fleet of
+        hosts starting at once spends one API call each (the release). A private repository
+        answers 404 there; the first such answer sends this client to the API for the rest.
+        Whether a repository is public is learnt once, under one lock, so concurrent links
+        do not all probe it.
+        """
+        page = repository_page(self.asset.browser_download_url)
+        if page is None:
+            return False
+        http = self.http
+        known = http.web_links.get(page)
+        if known is None:
+            async with http.web_probe:
+                known = http.web_links.get(page)
+                if known is None:
+                    found = await self._ask_web()
+                    if found is not None:
+                        http.web_links[page] = found
+                    return bool(found)
+        return known and bool(await self._ask_web())
+
+    async def _ask_web(self) -> bool | None:
+        """True when the web host gave a storage link, False when it does not serve this
+        repository anonymously (404), None when it could not say (the API decides)."""
+        url = self.asset.browser_download_url
+        try:
+            with mapped_transport_errors(f"asking GitHub's web host for '{self.asset.name}'"):
+                async with self.http.session.get(url, allow_redirects=False) as answer:
+                    location = answer.headers.get("Location")
+                    if answer.status in (302, 303, 307) and location:
+                        self._url = str(answer.url.join(URL(location)))
+                        self._direct = False
+                        return True
+                    return False if answer.status == 404 else None
+        except TransientError:
+            return None
+
+    async def _resolve_on_api(self) -> None:
         what = f"download of asset '{self.asset.name}'"
         async with self.http.open("GET", self.asset.url, what=what, headers=OCTET_STREAM) as api:
             location = api.headers.get("Location")
@@ -64,6 +110,19 @@ class StorageLink:
                 self._url, self._direct = str(api.url.join(URL(location))), False
             else:
                 raise DownloadError(f"GitHub answered HTTP {api.status} for {what} without a link.")
+
+
+def repository_page(browser_download_url: str) -> str | None:
+    """The repository's web page a ``browser_download_url`` belongs to
+    (``https://github.com/o/r/releases/download/v1/x`` → ``https://github.com/o/r``), or None
+    for anything not shaped like one (drafts' ``untagged-…`` URLs included: the web host
+    never serves drafts, so they would only teach us that a public repository is private)."""
+    head, marker, tail = browser_download_url.partition("/releases/download/")
+    if not marker or not head.startswith(("https://", "http://")) or "/" not in tail:
+        return None
+    if tail.startswith("untagged-"):
+        return None
+    return head
 
 
 def storage_problem(status: int, content_type: str, name: str) -> str | None:

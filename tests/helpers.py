@@ -95,6 +95,13 @@ def storage_requests(server: ReleaseServer, asset: str) -> int:
     )
 
 
+def private_repository(server: ReleaseServer) -> None:
+    """Make every repository private, so downloads resolve their storage links on the API
+    (``api.download_asset``), as for any private repository: public ones take them from the
+    web host without spending API calls (``_storage.StorageLink``)."""
+    server.config.private = True
+
+
 async def kill_once_recorded(
     command: list[str], env: dict[str, str], out: Path, at_least: int, *, deadline: float = 30
 ) -> int:

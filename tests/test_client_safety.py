@@ -13,6 +13,7 @@ from helpers import (
     TOKEN,
     listing,
     partial_files,
+    private_repository,
     sha256_file,
     storage_requests,
 )
@@ -183,6 +184,7 @@ async def test_a_connection_cut_mid_body_is_retried(
 
 async def test_direct_200_downloads_work(server: ReleaseServer, tmp_path: Path) -> None:
     server.config.direct_downloads = True
+    private_repository(server)  # a public one would take the web host's link to storage
     (tmp_path / "w.bin").write_bytes(b"d" * 10_000)
     async with GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url) as client:
         await client.publish("v1", [tmp_path / "w.bin"])

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, TOKEN
+from helpers import REPO, TOKEN, private_repository
 
 from gaama_async import (
     DownloadError,
@@ -42,6 +42,7 @@ async def test_resolving_a_storage_url_inside_a_download_never_retries_on_its_ow
 ) -> None:
     """The old nesting: fetch_small retried resolve, which retried open: 3 x 3 requests."""
     await _publish_one(server, tmp_path)
+    private_repository(server)
     server.counters.reset()
     server.faults.add(Fault("status", route="api.download_asset", times=None, status=502))
     async with _client(server) as client:

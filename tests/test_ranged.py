@@ -111,7 +111,9 @@ async def test_large_file_takes_parallel_ranges_and_one_api_call(
 
     assert sha256_file(path) == digest
     assert server.counters.requests["storage"] == 8 + 1  # eight ranges and the manifest
-    assert server.counters.requests["api.download_asset"] == 1 + 1  # one URL each
+    # One storage link each, from the web host: a public repository spends no API call.
+    assert server.counters.requests["web.download"] == 1 + 1
+    assert server.counters.requests.get("api.download_asset", 0) == 0
     assert server.counters.connections_peak > 2
     assert listing(tmp_path / "out") == ["weights.bin"]
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from helpers import REPO, TOKEN, RequestStarts, Timed
+from helpers import REPO, TOKEN, RequestStarts, Timed, private_repository
 
 from gaama_async import GaAMA, RetryPolicy
 from gaama_async.server import Fault, ReleaseServer
@@ -107,6 +107,7 @@ async def test_a_primary_limit_pauses_every_download_of_the_client(
 ) -> None:
     files = _files(tmp_path)
     await client.publish("v1", files)
+    private_repository(server)  # links come from the API, where the limit is
     # The budget is exhausted until WAIT from now: 403, x-ratelimit-remaining 0, the reset.
     server.faults.add(Fault("primary_limit", route="api.download_asset", asset="f2.bin",
                             retry_after=WAIT))  # fmt: skip

@@ -22,6 +22,7 @@ from helpers import (
     interrupt_download,
     listing,
     partial_files,
+    private_repository,
     recorded_done,
     sha256_file,
     sha256_mismatches,
@@ -273,6 +274,7 @@ async def test_a_renamed_repository_is_followed_to_its_new_address(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fault = Fault("moved", route="api.download_asset", asset=NAME)
+    private_repository(server)  # the link comes from the API, which answers the 301
     await _verified(client, server, tmp_path, SMALL, fault, caplog)
     assert server.counters.hits("moved", NAME) == 1
 
@@ -286,6 +288,7 @@ async def test_a_rate_limit_reset_is_read_on_the_servers_clock(
     (an hour, past max_rate_limit_wait: a RateLimitError).
     """
     digest = await _publish(client, tmp_path, SMALL)
+    private_repository(server)  # the link comes from the API, where the limit is
     server.faults.add(Fault("clock_skew", route="api.*", delay=3600))
     server.faults.add(Fault("primary_limit", route="api.download_asset", asset=NAME,
                             retry_after=1))  # fmt: skip

@@ -34,10 +34,10 @@ def origin_hosts(config: ServerConfig) -> tuple[str, str, str, str]:
 def origin_ports(config: ServerConfig, api_port: int) -> tuple[int, int, int, int]:
     """The port each origin binds once the API got ``api_port``: spread origins share it
     unless configured otherwise, and 0 means any free port."""
-    others = (config.uploads_port, config.storage_port, config.web_port)
+    uploads, storage, web = config.uploads_port, config.storage_port, config.web_port
     if spreads_over_loopback(config):
-        others = tuple(port or api_port for port in others)  # type: ignore[assignment]
-    return (api_port, *others)
+        uploads, storage, web = uploads or api_port, storage or api_port, web or api_port
+    return api_port, uploads, storage, web
 
 
 def port_collision(error: OSError, config: ServerConfig) -> bool:
