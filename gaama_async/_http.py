@@ -385,16 +385,23 @@ def _proxy_arguments(proxy: Proxy) -> dict[str, Any]:
 def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
     """A verifying context over the CA bundle the environment names, or True (aiohttp's
     default, the system store) when it names none. Verification is never turned off."""
-    if store.cafile is None and store.capath is None:
+    if store.default:
         return True
-    try:
-        return ssl.create_default_context(cafile=store.cafile, capath=store.capath)
-    except (OSError, ssl.SSLError) as exc:
-        where = store.cafile or store.capath
-        name = store.source if store.cafile else "SSL_CERT_DIR"
-        raise ValueError(
-            f"{name} names {where!r}, which is not a readable file of PEM certificates ({exc})"
-        ) from exc
+    # Not create_default_context(): with no file given it loads the system's store, which
+    # the named bundles replace (as requests and OpenSSL do). TLS_CLIENT verifies hostnames.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    locations = [(name, {"cafile": path}) for name, path in store.cafiles]
+    if store.capath is not None:
+        locations.append(("SSL_CERT_DIR", {"capath": store.capath}))
+    for name, where in locations:
+        try:
+            context.load_verify_locations(**where)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"{name} names {next(iter(where.values()))!r}, which is not a readable file "
+                f"of PEM certificates ({exc})"
+            ) from exc
+    return context
 
 
 def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:

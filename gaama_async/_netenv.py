@@ -12,8 +12,10 @@ requests' and curl's rules:
   network such as ``10.0.0.0/8`` or ``127.0.0.0/8`` every address in it (requests does, and
   curl since 7.86); ``[::1]`` an IPv6 address. Matching is on the URL's host as written, no
   DNS lookup.
-* The CA bundle: ``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``, then ``SSL_CERT_FILE``
-  (a file of PEM certificates that replaces the system's), and ``SSL_CERT_DIR`` (a folder).
+* The CA bundle: every file named by ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` and
+  ``SSL_CERT_FILE`` (PEM certificates; together they replace the system's store), and
+  ``SSL_CERT_DIR`` (a folder). All of them, not the first: machines often set one to the
+  system bundle and another to the corporate CA, and each peer reads a different one.
 
 aiohttp's own ``trust_env=True`` is not used: it has no CIDR ``NO_PROXY`` and it also sends
 ``~/.netrc`` credentials to any host, storage included, where our token rule says nothing
@@ -121,17 +123,22 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 @dataclass(frozen=True, slots=True)
 class TrustStore:
-    """The CA certificates to verify TLS with: a bundle file and/or a folder; None for both
-    means the system's default store."""
+    """The CA certificates to verify TLS with: bundle files, each with the variable that
+    named it (for error messages), and/or a folder; none at all means the system's store."""
 
-    cafile: str | None = None
+    cafiles: tuple[tuple[str, str], ...] = ()
     capath: str | None = None
-    source: str | None = None  # the variable that named ``cafile``, for error messages
+
+    @property
+    def default(self) -> bool:
+        return not self.cafiles and self.capath is None
 
 
 def trust_store(env: Mapping[str, str]) -> TrustStore:
-    """The CA bundle the environment names (``REQUESTS_CA_BUNDLE`` first, as requests)."""
-    source = next((name for name in CA_BUNDLE_VARIABLES if env.get(name, "").strip()), None)
-    cafile = env[source].strip() if source else None
-    capath = env.get("SSL_CERT_DIR", "").strip() or None
-    return TrustStore(cafile, capath, source)
+    """Every CA bundle the environment names, each file once, in requests' order."""
+    cafiles: list[tuple[str, str]] = []
+    for name in CA_BUNDLE_VARIABLES:
+        path = env.get(name, "").strip()
+        if path and path not in (p for _, p in cafiles):
+            cafiles.append((name, path))
+    return TrustStore(tuple(cafiles), env.get("SSL_CERT_DIR", "").strip() or None)

@@ -90,7 +90,9 @@ class StorageLink:
         url = self.asset.browser_download_url
         try:
             with mapped_transport_errors(f"asking GitHub's web host for '{self.asset.name}'"):
-                async with self.http.session.get(url, allow_redirects=False) as answer:
+                async with self.http.session.get(
+                    url, allow_redirects=False, **self.http.proxy_for(url)
+                ) as answer:
                     location = answer.headers.get("Location")
                     if answer.status in (302, 303, 307) and location:
                         self._url = str(answer.url.join(URL(location)))

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from anyio.streams.text import TextReceiveStream
-from cli_helpers import GAAMA, cli_env, run_gaama
+from cli_helpers import GAAMA, cli_env, run_gaama, serve_lines_until_ready, without_root_powers
 from helpers import REPO, TOKEN, kill_once_recorded, write_random
 
 from gaama_async import ProgressEvent
@@ -104,13 +103,7 @@ async def test_serve_exits_0_on_ctrl_c(tmp_path: Path) -> None:
     command = [*GAAMA, "serve", "--root", str(tmp_path / "s"), "--port", "0", "--token", TOKEN]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     async with await anyio.open_process(command, env=env) as serving:
-        assert serving.stdout is not None
-        text = ""
-        with anyio.fail_after(30):
-            async for chunk in TextReceiveStream(serving.stdout):
-                text += chunk
-                if "Ctrl+C" in text:
-                    break
+        await serve_lines_until_ready(serving)
         serving.send_signal(signal.SIGINT)
         with anyio.fail_after(20):
             assert await serving.wait() == 0
@@ -267,3 +260,23 @@ async def test_download_dry_run_names_files_as_on_disk_and_what_is_there(
     assert dry["files"] == real["files"] and real["dry_run"] is False and dry["dry_run"] is True
     assert dry["present"] == [str(out / "b.bin")]
     assert not (out / "my notes.txt").exists()
+
+
+async def test_an_unreadable_file_is_refused_before_anything_is_written(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    prefix = without_root_powers()
+    if isinstance(prefix, str):
+        pytest.skip(prefix)
+    (tmp_path / "ok.txt").write_text("ok")
+    locked = tmp_path / "locked.bin"
+    locked.write_bytes(b"secret")
+    locked.chmod(0)
+    files = [str(tmp_path / "ok.txt"), str(locked)]
+    for dry in (["--dry-run"], []):
+        run = await run_gaama(
+            "publish", REPO, "--tag", "v1", *dry, *files, api_url=server.api_url, prefix=prefix
+        )
+        assert run.code == 8, run.err
+        assert "cannot read" in run.error_line and "locked.bin" in run.error_line
+    assert server.counters.requests["api.create_release"] == 0

@@ -55,9 +55,10 @@ def test_no_proxy_ignores_blank_entries_and_case() -> None:
     assert not bypassed("github.community", 443, "github.com")
 
 
-def test_ca_bundle_variables_in_requests_order(tmp_path: Path) -> None:
-    env = {"SSL_CERT_FILE": "/c", "CURL_CA_BUNDLE": "/b", "REQUESTS_CA_BUNDLE": "/a"}
-    assert trust_store(env) == TrustStore("/a", None, "REQUESTS_CA_BUNDLE")
+def test_every_ca_bundle_variable_counts_in_requests_order(tmp_path: Path) -> None:
+    env = {"SSL_CERT_FILE": "/c", "CURL_CA_BUNDLE": "/a", "REQUESTS_CA_BUNDLE": "/a"}
+    both = (("REQUESTS_CA_BUNDLE", "/a"), ("SSL_CERT_FILE", "/c"))  # each file once
+    assert trust_store(env) == TrustStore(both)
     assert trust_store({"SSL_CERT_FILE": "/c", "SSL_CERT_DIR": "/d"}).capath == "/d"
     assert trust_store({}) == TrustStore()
     assert ssl_context(TrustStore()) is True
