@@ -17,7 +17,7 @@ import anyio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import api, archives, moves, notes, refs, repos, root, storage, uploads
+from . import api, archives, graphql, moves, notes, refs, repos, root, storage, uploads
 from . import web as web_origin
 from .config import ServerConfig
 from .counters import Counters
@@ -34,6 +34,7 @@ from .listen import (
 )
 from .public import (
     ENTERPRISE_API,
+    ENTERPRISE_GRAPHQL_MOUNT,
     ENTERPRISE_STORAGE,
     ENTERPRISE_UPLOADS,
     Origins,
@@ -93,8 +94,12 @@ def _enterprise_app(svc: Services) -> web.Application:
     app.on_response_prepare.append(pipeline.decorate)
     app.add_routes(_web_routes())
     app.add_subapp(ENTERPRISE_API, _github_app(svc, "api", _api_routes()))
+
     app.add_subapp(ENTERPRISE_UPLOADS, _github_app(svc, "uploads", uploads.routes()))
     app.add_subapp(ENTERPRISE_STORAGE, _edge_app(svc, "storage", storage.routes()))
+    # GHES answers GraphQL at /api/graphql, beside (not under) the REST base /api/v3; mounted
+    # last, so /api/v3 and /api/uploads match first.
+    app.add_subapp(ENTERPRISE_GRAPHQL_MOUNT, _github_app(svc, "api", graphql.routes()))
     return app
 
 
@@ -130,6 +135,11 @@ class ReleaseServer:
     def faults(self) -> FaultSet:
         """Injected faults (``add``, ``clear``, ``seed``)."""
         return self._services.faults
+
+    @property
+    def store(self) -> Store:
+        """What the server holds (repositories, releases, assets, tags), for tests to check."""
+        return self._services.store
 
     @property
     def counters(self) -> Counters:
@@ -227,7 +237,7 @@ class ReleaseServer:
     async def _serve_four(self) -> list[str]:
         svc, config = self._services, self.config
         apps = [
-            _github_app(svc, "api", _api_routes()),
+            _github_app(svc, "api", _api_routes() + graphql.routes()),
             _github_app(svc, "uploads", uploads.routes()),
             _edge_app(svc, "storage", storage.routes()),
             _edge_app(svc, "web", _web_routes()),

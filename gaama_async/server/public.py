@@ -27,7 +27,8 @@ OriginName = Literal["api", "uploads", "storage", "web"]
 ENTERPRISE_API = "/api/v3"
 ENTERPRISE_UPLOADS = "/api/uploads"
 ENTERPRISE_STORAGE = "/storage"
-ENTERPRISE_GRAPHQL = "/api/graphql"
+# GHES serves GraphQL at /api/graphql: a mount at /api holding the /graphql route.
+ENTERPRISE_GRAPHQL_MOUNT = "/api"
 # The first label of each origin's host on github.com (``objects.githubusercontent.com``
 # stands for storage); the web origin is the bare name.
 SIBLING_LABELS: dict[OriginName, str] = {

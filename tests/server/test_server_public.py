@@ -137,3 +137,16 @@ async def test_the_storage_redirect_names_the_public_storage_host(
     ) as r:
         assert r.status == 302
         assert r.headers["Location"].startswith("https://objects.gaama.example/")
+
+
+def test_only_the_default_host_spreads_over_loopback_addresses(tmp_path: Any) -> None:
+    from gaama_async.server import ServerConfig
+    from gaama_async.server.listen import origin_hosts, origin_ports
+
+    spread = ServerConfig(root=tmp_path, api_port=8080)
+    assert origin_hosts(spread)[3] == "127.0.0.4" and origin_ports(spread, 8080) == (8080,) * 4
+    one_address = ServerConfig(root=tmp_path, host="0.0.0.0", api_port=8080, uploads_port=8081)
+    assert set(origin_hosts(one_address)) == {"0.0.0.0"}
+    assert origin_ports(one_address, 8080) == (8080, 8081, 0, 0)
+    enterprise = ServerConfig(root=tmp_path, enterprise=True)
+    assert set(origin_hosts(enterprise)) == {"127.0.0.1"}
