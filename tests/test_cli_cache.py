@@ -81,23 +81,19 @@ async def test_prune_to_a_size_drops_the_least_recently_used(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
     cache, env = await _filled(server, tmp_path)
-    dry = await run_gaama(
-        "cache", "prune", "--max-size", "196K", "--dry-run", api_url=None, env=env
-    )
+    used = await run_gaama(  # config.json placed from the cache: now the most recently used
+        "download", REPO, "--tag", "v1", "--dir", str(tmp_path / "again"),
+        "--include", "config.json", api_url=None, env=env,
+    )  # fmt: skip
+    assert used.err.splitlines()[-1].endswith("1 from the cache"), used.err
+    limit = ("--max-size", "196K")  # 198.2 KiB in all: one file has to go
+    dry = await run_gaama("cache", "prune", *limit, "--dry-run", api_url=None, env=env)
     assert dry.code == 0 and "would remove 1 file(s)" in dry.out
-    assert (
-        len(
-            json.loads((await run_gaama("cache", "ls", "--json", api_url=None, env=env)).out)[
-                "entries"
-            ]
-        )
-        == 2
-    )
-    run = await run_gaama("cache", "prune", "--max-size", "196K", "--json", api_url=None, env=env)
-    removed = json.loads(run.out)["removed"]
-    # config.json was cached (and used) first: dropping it is enough to fit 196 KiB
-    assert [e["names"] for e in removed] == [["config.json"]]
-    assert ContentCache(cache).entry(env["DIGEST_MODEL"]).exists()
+    listed = json.loads((await run_gaama("cache", "ls", "--json", api_url=None, env=env)).out)
+    assert len(listed["entries"]) == 2  # the dry run removed nothing
+    run = await run_gaama("cache", "prune", *limit, "--json", api_url=None, env=env)
+    assert [e["names"] for e in json.loads(run.out)["removed"]] == [["model.bin"]]
+    assert not ContentCache(cache).entry(env["DIGEST_MODEL"]).exists()
 
 
 async def test_prune_by_age_and_its_usage_errors(server: ReleaseServer, tmp_path: Path) -> None:
