@@ -7,8 +7,10 @@ Publish files as release assets and download them again, concurrently, streamed,
         paths = await client.download("v1", "models/")
 """
 
+from ._aliasdoc import Alias, AliasMove
 from ._config import Limits, Pacing, Timeouts
 from ._retry import RetryPolicy
+from ._verifyplan import FileMismatch, VerifyReport
 from ._version import __version__
 from .client import DownloadSpec, GaAMA
 from .errors import (
@@ -28,11 +30,14 @@ from .models import Asset, Release
 from .progress import ProgressCallback, ProgressEvent
 
 __all__ = [
+    "Alias",
+    "AliasMove",
     "Asset",
     "AssetConflictError",
     "AuthenticationError",
     "DownloadError",
     "DownloadSpec",
+    "FileMismatch",
     "GaAMA",
     "GaamaError",
     "IntegrityError",
@@ -50,5 +55,6 @@ __all__ = [
     "RetryPolicy",
     "Timeouts",
     "TransferError",
+    "VerifyReport",
     "__version__",
 ]

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from . import _cmd_registry
 from ._cli_cache import run_cache_command
 from ._cli_errors import UsageError
 from ._cli_listing import list_release
@@ -80,6 +81,9 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
 
 
 async def _publish(client: GaAMA, args: argparse.Namespace) -> None:
+    if args.finish and not args.files:
+        await _cmd_registry.finish(client, args)
+        return
     if args.dry_run:
         await _publish_dry_run(client, args)
         return
@@ -88,7 +92,7 @@ async def _publish(client: GaAMA, args: argparse.Namespace) -> None:
         args.files,
         name=args.name,
         body=args.body,
-        draft=args.draft,
+        draft=args.draft and not args.finish,
         prerelease=args.prerelease,
         overwrite=args.overwrite,
     )
@@ -167,6 +171,9 @@ async def _remove(client: GaAMA, args: argparse.Namespace) -> None:
     if args.release:
         await _remove_release(client, args)
         return
+    if args.draft:
+        await _cmd_registry.remove_drafts(client, args)
+        return
     names = await client.delete_assets(
         args.tag, args.patterns + (args.include or []), exclude=args.exclude,
         dry_run=args.dry_run,
@@ -198,4 +205,5 @@ COMMANDS = {
     "download": _download,
     "ls": list_release,
     "rm": _remove,
+    **_cmd_registry.COMMANDS,
 }

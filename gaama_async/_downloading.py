@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from ._aliases import resolve_release
 from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
 from ._concurrency import run_all
@@ -25,12 +26,13 @@ from ._filenames import PRIVATE_FOLDER, safe_filename
 from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
-from ._releases import assets_to_download, get_release
+from ._releases import assets_to_download
 from ._removal import available_names, nothing_matches
 from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
-from .models import DownloadTarget
+from .manifest import MANIFEST_NAME
+from .models import Asset, DownloadTarget
 from .progress import ProgressEvent, ProgressKind
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -82,10 +84,12 @@ async def _select(
     """The release's files and those ``request`` selects; the planning a dry run shares.
     The folder's record is opened once the release is found (an unknown tag leaves no
     folder behind)."""
-    release = await get_release(ctx, request.tag)
+    release = await resolve_release(ctx, request.tag)
     assets = await assets_to_download(ctx, release)
     record = await open_record()
     manifest = await read_manifest(ctx.http, assets, record)
+    if record is not None:
+        label_manifest(record, assets, ctx.repo.full_name, [release.tag, request.tag or ""])
     targets, empties, refused = plan_download(assets, manifest, request.destination)
     chosen = [t for t in targets if selected(t.names, request.include, request.exclude)]
     chosen_empties = [p for p in empties if selected((p.name,), request.include, request.exclude)]
@@ -149,6 +153,13 @@ async def download_release(
         verified = {p.name: digests.get(p) for p in paths}
         paths += await _extract_archives(paths, request, protected=verified)
     return sorted(set(paths))
+
+
+def label_manifest(record: FolderRecord, assets: list[Asset], repo: str, tags: list[str]) -> None:
+    """Tell the record which release its manifest copy is of (``verify --offline``)."""
+    manifest = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+    if manifest is not None:
+        record.label_manifest(manifest, repo, [t for t in tags if t])
 
 
 class _FolderDownload:

@@ -142,6 +142,12 @@ def abandoned_drafts(
     return found
 
 
+def kept_drafts(releases: Iterable[Release], tag: str) -> list[Release]:
+    """The drafts of ``tag`` a user kept (``publish(draft=True)``: no marker), newest first."""
+    found = [r for r in releases if r.draft and r.tag == tag and parse_mark(r.body) is None]
+    return sorted(found, key=lambda r: r.id, reverse=True)
+
+
 def _stamp(when: float) -> str:
     return time.strftime(_STAMP, time.gmtime(when))
 

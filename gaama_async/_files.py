@@ -950,3 +950,46 @@ def fsync_fd_of(handle: IO[bytes]) -> None:
     """Flush and fsync an open file (blocking)."""
     handle.flush()
     os.fsync(handle.fileno())
+
+
+# -- verifying a folder ----------------------------------------------------------------------
+
+
+def _hash_pieces(path: Path, bounds: list[tuple[int, int]]) -> tuple[str, list[str]]:
+    """One sequential read of ``path`` in chunks: the whole file's sha256 and each piece's
+    (``bounds`` are ``(offset, size)`` covering the file in order); constant memory."""
+    whole = hashlib.sha256()
+    digests = []
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    with os.fdopen(os.open(path, flags), "rb", buffering=0) as handle:
+        for _, size in bounds or [(0, -1)]:
+            piece = hashlib.sha256()
+            remaining = size
+            while remaining != 0:
+                chunk = handle.read(
+                    4 * CHUNK_SIZE if remaining < 0 else min(remaining, 4 * CHUNK_SIZE)
+                )
+                if not chunk:
+                    break
+                whole.update(chunk)
+                piece.update(chunk)
+                remaining = remaining - len(chunk) if remaining > 0 else remaining
+            digests.append(piece.hexdigest())
+    return whole.hexdigest(), digests
+
+
+async def hash_pieces(path: Path, bounds: list[tuple[int, int]]) -> tuple[str, list[str]]:
+    """The sha256 of ``path`` and of each ``(offset, size)`` piece, hashed on the pool."""
+    return await in_pool(_hash_pieces, path, bounds)
+
+
+async def folder_entries(folder: Path) -> list[str]:
+    """The names of everything directly in ``folder`` (empty when it does not exist)."""
+
+    def names() -> list[str]:
+        try:
+            return sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+
+    return await in_pool(names)

@@ -25,19 +25,22 @@ import anyio
 
 from ._bundle import zip_bundle
 from ._context import Context
+from ._draftflow import finish_draft
 from ._drafts import (
     DEFAULT_LEASE,
     RENEWALS_PER_LEASE,
     DraftMark,
     abandoned_drafts,
+    kept_drafts,
     process_alive,
     this_machine,
     this_mark,
     with_mark,
 )
+from ._listing import all_releases
 from ._names import is_leftover
 from ._plan import patterns_of
-from ._publisher import LocalFile, Publisher, local_files, plan_additions
+from ._publisher import AdditionPlan, LocalFile, Publisher, local_files, plan_additions
 from ._ratelimit import ServerClock
 from ._releases import assets_of, get_release, release_by_id
 from ._removal import available_names, nothing_matches, plan_removal
@@ -104,10 +107,25 @@ async def publish(
             files = await local_files([*folder, archive])
         with _reported(f"Publishing release '{spec.tag}'", "Nothing was published."):
             existing = await published_release(ctx, spec.tag)
-            clock = await remove_abandoned_drafts(ctx, spec.tag, lease)
+            clock, releases = await remove_abandoned_drafts(ctx, spec.tag, lease)
         if existing is not None:
             return await add_to_release(ctx, existing, files, overwrite=overwrite)
+        kept = kept_drafts(releases, spec.tag)
+        if kept:
+            return await _publish_into_draft(ctx, kept[0], spec, files, overwrite=overwrite)
         return await _publish_new(ctx, spec, files, clock, lease)
+
+
+async def _publish_into_draft(
+    ctx: Context, draft: Release, spec: ReleaseSpec, files: list[LocalFile], *, overwrite: bool
+) -> Release:
+    """The tag has a draft a user kept: fill that one rather than make a second release of
+    the tag, then publish it (checked by ``finish_draft``) unless ``spec.draft``."""
+    filled = await add_to_release(ctx, draft, files, overwrite=overwrite)
+    if spec.draft:
+        return filled
+    with _reported(f"Publishing draft '{spec.tag}'", "The draft was kept."):
+        return await finish_draft(ctx, filled, name=spec.name, body=spec.body)
 
 
 async def _publish_new(
@@ -146,14 +164,23 @@ async def draft_release(
 async def _create_draft(ctx: Context, spec: ReleaseSpec, mark: DraftMark) -> Release:
     # Retried like any call: a draft a lost answer leaves behind carries our marker, which
     # nobody renews, so the next publisher of the tag removes it once its lease runs out.
-    return await ctx.http.parsed(
-        Release.from_json,
-        "POST",
-        f"{ctx.repo.url}/releases",
-        what=f"creating release '{spec.tag}' of {ctx.repo.full_name}",
-        json={"tag_name": spec.tag, "name": spec.name or spec.tag,
-              "body": with_mark(spec.body, mark), "draft": True, "prerelease": spec.prerelease},
-    )  # fmt: skip
+    try:
+        return await ctx.http.parsed(
+            Release.from_json,
+            "POST",
+            f"{ctx.repo.url}/releases",
+            what=f"creating release '{spec.tag}' of {ctx.repo.full_name}",
+            json={"tag_name": spec.tag, "name": spec.name or spec.tag,
+                  "body": with_mark(spec.body, mark), "draft": True,
+                  "prerelease": spec.prerelease},
+        )  # fmt: skip
+    except GaamaError as exc:
+        if exc.status == 422 and "used by an immutable release" in str(exc):
+            raise PublishError(
+                f"Tag '{spec.tag}' belonged to an immutable release that was deleted, and "
+                "GitHub never lets it be used again: publish under a new tag."
+            ) from exc
+        raise
 
 
 async def _finish(ctx: Context, draft: Draft) -> Release:
@@ -227,9 +254,11 @@ async def discard_draft(ctx: Context, release: Release) -> None:
             log.warning("could not delete draft release %s: %s", release.id, exc)
 
 
-async def remove_abandoned_drafts(ctx: Context, tag: str, lease: float) -> ServerClock:
+async def remove_abandoned_drafts(
+    ctx: Context, tag: str, lease: float
+) -> tuple[ServerClock, list[Release]]:
     """Delete drafts of ``tag`` whose publishers are gone (see ``_drafts``); return the
-    server's clock as read from the listing, for our own marker."""
+    server's clock as read from the listing, for our own marker, and the releases left."""
     releases, clock = await list_releases(ctx)
     abandoned = abandoned_drafts(
         releases, tag, now=clock.now(), lease=lease, here=this_machine(), alive=process_alive
@@ -238,7 +267,7 @@ async def remove_abandoned_drafts(ctx: Context, tag: str, lease: float) -> Serve
         log.info("deleting abandoned draft %s of tag '%s'", release.id, tag)
         with contextlib.suppress(NotFoundError):  # another publisher removed it first
             await ctx.http.json("DELETE", release.url, what=f"abandoned draft '{tag}'")
-    return clock
+    return clock, [r for r in releases if r not in abandoned]
 
 
 async def _join_winner(ctx: Context, tag: str, files: list[LocalFile]) -> Release:
@@ -281,10 +310,12 @@ async def add_to_release(
     with _reported(f"Adding files to release '{release.tag}'", "Publish again to finish."):
         assets = await assets_of(ctx, release)
         manifest = await read_manifest(ctx.http, assets) or Manifest()
+        # immutable: a different file is a replace to refuse, not a conflict to overwrite
         plan = await plan_additions(
-            files, assets, manifest, overwrite=overwrite,
+            files, assets, manifest, overwrite=overwrite or release.immutable,
             max_asset_size=ctx.limits.max_asset_size, tag=release.tag,
         )  # fmt: skip
+        _refuse_if_immutable(release, plan)
         publisher = Publisher(ctx, release)
         # starter placeholders block their names (spec 6.9.4), and so would the
         # temporary copies of a replace that an earlier run did not finish
@@ -297,6 +328,17 @@ async def add_to_release(
             old = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
             await publisher.write_manifest(manifest.merged(entries), old)
         return await release_by_id(ctx, release)
+
+
+def _refuse_if_immutable(release: Release, plan: AdditionPlan) -> None:
+    """Before sending anything: an immutable release takes no new or replaced file (GitHub
+    would refuse the upload with 422 halfway through); identical files are fine."""
+    changes = [f.name for f in plan.upload + plan.replace] + [e.name for e in plan.empty]
+    if release.immutable and changes:
+        raise PublishError(
+            f"Release '{release.tag}' is immutable: its files cannot be added or replaced "
+            f"({', '.join(changes)}); publish them under a new tag instead."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +388,11 @@ async def delete_assets(
     """Delete the files matching ``include`` from ``tag``, manifest rewritten first (so a
     file is never listed without its assets); returns the asset names (to be) deleted."""
     release = await get_release(ctx, tag)
+    if release.immutable and not dry_run:
+        raise PublishError(
+            f"Release '{tag}' is immutable: its files cannot be deleted. Publish the files "
+            "you want under a new tag instead."
+        )
     assets = await assets_of(ctx, release)
     manifest = await read_manifest(ctx.http, assets)
     plan = plan_removal(assets, manifest, patterns_of(include), patterns_of(exclude))
@@ -380,12 +427,7 @@ async def published_release(ctx: Context, tag: str) -> Release | None:
 async def list_releases(ctx: Context) -> tuple[list[Release], ServerClock]:
     """Every release, drafts included (push access), and the server's clock, set from the
     listing's ``Date``: the only clock two publishers on two machines share."""
-    releases: list[Release] = await ctx.http.paginate(
-        f"{ctx.repo.url}/releases",
-        what=f"releases of {ctx.repo.full_name}",
-        parse=Release.from_json,
-    )
-    return releases, ctx.http.clock
+    return await all_releases(ctx), ctx.http.clock
 
 
 @contextlib.contextmanager

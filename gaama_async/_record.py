@@ -147,6 +147,26 @@ class FolderRecord:
         entry = {"identity": asset_identity((asset,)), "text": raw.decode()}
         self.manifests[str(asset.id)] = self._my_manifests[str(asset.id)] = entry
 
+    def label_manifest(self, asset: Asset, repo: str, tags: list[str]) -> None:
+        """Note which repository and tags (as asked, and as resolved) a remembered manifest
+        belongs to, for ``verify --offline``; written only when that changed, so a warm
+        restart still writes nothing."""
+        entry = self.manifests.get(str(asset.id))
+        label = {"repo": repo, "tags": sorted(set(tags))}
+        if isinstance(entry, dict) and {k: entry.get(k) for k in label} != label:
+            entry = {**entry, **label}
+            self.manifests[str(asset.id)] = self._my_manifests[str(asset.id)] = entry
+
+    def manifest_for(self, repo: str, tag: str | None) -> bytes | None:
+        """The newest remembered manifest of ``repo`` for ``tag`` (any tag when None)."""
+        for entry in reversed(list(self.manifests.values())):
+            if not isinstance(entry, dict) or entry.get("repo") != repo:
+                continue
+            if tag is None or tag in (entry.get("tags") or ()):
+                text = entry.get("text")
+                return text.encode() if isinstance(text, str) else None
+        return None
+
     async def is_present(
         self,
         path: Path,

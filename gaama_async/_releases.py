@@ -3,9 +3,11 @@ workflows, and by the facade's ``get_release`` and ``list_assets``."""
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import quote
 
 from ._context import Context
+from .errors import NotFoundError
 from .models import Asset, Release
 
 
@@ -55,3 +57,11 @@ async def release_by_id(ctx: Context, release: Release) -> Release:
     it is published: a 404 then is GitHub's read-after-write lag, ridden out briefly."""
     what = f"release '{release.tag}'"
     return await ctx.http.parsed(Release.from_json, "GET", release.url, what=what, after_write=True)
+
+
+async def published_or_none(ctx: Context, tag: str | None) -> Release | None:
+    """The published release for ``tag`` (latest when None), or None; drafts are never found
+    by tag (spec 6.3)."""
+    with contextlib.suppress(NotFoundError):
+        return await get_release(ctx, tag)
+    return None

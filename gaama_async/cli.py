@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from . import _cmd_registry
 from ._cli_cache import EXAMPLES as EXAMPLES_CACHE
 from ._cli_cache import add_cache_arguments
 from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
@@ -85,6 +86,7 @@ EXAMPLES = {
   gaama ls acme/models
   gaama ls acme/models --tag v1 --json | jq -r '.[].name'
 """,
+    **_cmd_registry.EXAMPLES,
     "rm": """\
   gaama rm acme/models --tag v1 old.bin 'ckpt-*.pt'
   gaama rm acme/models --tag v1 --include '*.pt' --exclude 'ckpt-final.pt' --dry-run
@@ -166,14 +168,16 @@ def _command(
 def _client_arguments(
     parser: argparse.ArgumentParser,
     *,
-    tag_help: str,
+    tag_help: str = "release tag (default: the latest release)",
     json_help: str = "print JSON",
     transfers: bool = True,
+    tag: bool = True,
 ) -> None:
     """The options every command that talks to GitHub takes; ``transfers``: it moves files
-    (--concurrency, -q for progress)."""
+    (--concurrency, -q for progress); ``tag``: it takes --tag."""
     parser.add_argument("repo", metavar="OWNER/REPO", type=_repo)
-    parser.add_argument("--tag", help=tag_help)
+    if tag:
+        parser.add_argument("--tag", help=tag_help)
     parser.add_argument(
         "--api-url", type=_api_url, help="API base URL (default: $GAAMA_API_URL, api.github.com)"
     )
@@ -241,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
         tag_help="release tag to create or add to (default: today's date, YYYY.MM.DD)",
         json_help="print the release as JSON",
     )
-    publish.add_argument("files", nargs="+", metavar="FILE")
+    publish.add_argument("files", nargs="*", metavar="FILE")
+    publish.add_argument(
+        "--finish", action="store_true", help="publish the tag's kept draft, checked first"
+    )
     publish.add_argument("--name", help="release title (default: the tag)")
     publish.add_argument("--body", help="release notes")
     publish.add_argument("--draft", action="store_true", help="leave the release as a draft")
@@ -291,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("patterns", nargs="*", metavar="NAME", help="file names or globs")
     _selection_arguments(remove)
     remove.add_argument("--release", action="store_true", help="delete the whole release")
+    remove.add_argument("--draft", action="store_true", help="delete the tag's kept drafts")
     _dry_run_argument(remove)
+    _cmd_registry.add_parsers(commands, _command, _client_arguments)
 
     add_cache_arguments(_command(commands, "cache", "look after the download cache"))
     return parser
@@ -300,10 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     # argparse fills rm's NAME... before --tag when they follow it; take the rest here
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "rm" or any(e.startswith("-") for e in extra)):
+    # (publish's FILE... too, now that --finish lets it be empty)
+    if extra and (args.command not in ("rm", "publish") or any(e.startswith("-") for e in extra)):
         _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "publish":
+        args.files += extra
     if args.command not in LOCAL_COMMANDS and args.api_url is None:
         _check_api_url_from_environment(parser)
+    if args.command == "publish" and (args.finish and args.tag is None):
+        parser.error("publish --finish needs --tag")
+    if args.command == "publish" and not (args.files or args.finish):
+        parser.error("publish needs FILE... (or --finish to publish a kept draft)")
     if args.command != "rm":
         return args
     args.patterns += extra
@@ -311,8 +327,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     if args.tag is None:
         remove.error("rm needs --tag")
     wanted = args.patterns + (args.include or [])
-    if args.release == bool(wanted):
-        remove.error("rm needs either NAME/--include patterns or --release")
+    if (args.release or args.draft) == bool(wanted) or (args.release and args.draft):
+        remove.error("rm needs either NAME/--include patterns, --release or --draft")
     return args
 
 
@@ -348,7 +364,7 @@ def _scene(args: argparse.Namespace) -> Scene:
         return Scene(folder=str(args.root), flag="--root", address=f"{args.host}:{args.port}")
     if args.command == "cache":
         return Scene()
-    folder = args.dir if args.command == "download" else None
+    folder = args.dir if args.command in ("download", "verify") else None
     return Scene(
         api_url=_api_url_in_use(args),
         folder=folder,

@@ -21,7 +21,9 @@ from typing import Any, Literal
 import anyio
 from yarl import URL
 
-from . import _publishing
+from . import _draftflow, _publishing
+from ._aliasdoc import Alias
+from ._aliases import get_alias, resolve_release, set_alias
 from ._archives import ArchiveLimits
 from ._cache import cache_from_settings
 from ._concurrency import run_all
@@ -46,11 +48,14 @@ from ._downloading import (
 )
 from ._drafts import DEFAULT_LEASE
 from ._http import GitHubHTTP, auth_header
+from ._listing import list_aliases, list_versions
 from ._ratelimit import AdaptiveConcurrency
 from ._record import FolderRecord
-from ._releases import assets_of, get_release
+from ._releases import assets_of
 from ._retry import RetryPolicy
 from ._storage import read_manifest
+from ._verify import verify_folder
+from ._verifyplan import VerifyReport
 from .manifest import Manifest
 from .models import Asset, Release
 from .progress import ProgressCallback
@@ -295,12 +300,69 @@ class GaAMA:
     # -- reading ---------------------------------------------------------------------------
 
     async def get_release(self, tag: str | None = None) -> Release:
-        """The published release for ``tag``, or the latest release when ``tag`` is None."""
-        return await get_release(self._ctx, tag)
+        """The published release for ``tag``, or the latest release when ``tag`` is None.
+
+        A tag no release has but an alias of that name points to the alias's release.
+        """
+        return await resolve_release(self._ctx, tag)
+
+    async def list_releases(self, *, drafts: bool = False) -> list[Release]:
+        """Every release (all pages), newest first, each with ``latest`` and the ``aliases``
+        pointing at it; drafts too when ``drafts`` (GitHub lists them only for a token with
+        push access). Alias releases are not listed: they mark their targets."""
+        return await list_versions(self._ctx, drafts=drafts)
+
+    # -- aliases ---------------------------------------------------------------------------
+
+    async def set_alias(self, name: str, tag: str) -> Alias:
+        """Point the alias ``name`` (e.g. ``production``) at the published release ``tag``.
+
+        The alias is the release ``alias/NAME`` (a prerelease, never latest) whose title and
+        body name the target; moving it is one update, so readers see the old or the new
+        target, never a mix. ``download(tag=name)`` then fetches exactly the target's files.
+        Each move is kept in its history (who, when, from, to).
+        """
+        return await set_alias(self._ctx, name, tag)
+
+    async def get_alias(self, name: str) -> Alias:
+        """Where alias ``name`` points, with its history."""
+        return await get_alias(self._ctx, name)
+
+    async def list_aliases(self) -> list[Alias]:
+        """Every alias of the repository, by name."""
+        return await list_aliases(self._ctx)
+
+    # -- verifying -------------------------------------------------------------------------
+
+    async def verify(
+        self,
+        path: str | os.PathLike[str] = ".",
+        tag: str | None = None,
+        *,
+        offline: bool | None = None,
+    ) -> VerifyReport:
+        """Check the folder ``path`` against release ``tag`` (latest when None): every file's
+        size and sha256 (and which parts of a split file differ), listing missing, modified
+        and extra files. ``offline`` (default: the client's) uses the manifest the folder's
+        record kept from the last download and asks GitHub nothing."""
+        use_record = self.offline if offline is None else offline
+        return await verify_folder(self._ctx, Path(path), tag, offline=use_record)
 
     async def list_assets(self, tag: str | None = None) -> list[Asset]:
         """Every asset of the release for ``tag`` (latest when None), across all pages."""
         return await assets_of(self._ctx, await self.get_release(tag))
+
+    async def finish_draft(self, tag: str) -> Release:
+        """Publish the draft of ``tag`` kept by ``publish(draft=True)``, once its assets
+        match its manifest (a missing or different file is a ``PublishError``, the draft
+        kept)."""
+        draft = await _draftflow.kept_draft(self._ctx, tag)
+        return await _draftflow.finish_draft(self._ctx, draft)
+
+    async def delete_drafts(self, tag: str, *, dry_run: bool = False) -> list[Release]:
+        """Delete the drafts of ``tag`` that no live publisher is filling; returns them
+        (with ``dry_run``, the drafts that would be deleted, and nothing changes)."""
+        return await _draftflow.delete_drafts(self._ctx, tag, dry_run=dry_run)
 
     async def _assets_of(self, release: Release) -> list[Asset]:
         return await assets_of(self._ctx, release)
@@ -352,7 +414,11 @@ class GaAMA:
         """Upload ``files`` as assets of the release ``tag`` (default: today, ``YYYY.MM.DD``).
 
         A new release is built as a draft and published only once every asset is uploaded
-        and verified; on failure or cancellation the draft is deleted. Files added to an
+        and verified; on failure or cancellation the draft is deleted. A tag that has a draft
+        kept with ``draft=True`` gets no second release: the files go into that draft, which
+        is then published after ``finish_draft``'s check (or stays a draft with ``draft``).
+        A published immutable release takes no new or replaced file: ``PublishError``
+        before anything is sent (identical files are still skipped). Files added to an
         existing published release are skipped when identical; a different file of the same
         stored name raises ``AssetConflictError`` unless ``overwrite=True``.
 

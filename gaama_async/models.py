@@ -78,6 +78,12 @@ class Release:
     created_at: str | None = None
     published_at: str | None = None
     assets: tuple[Asset, ...] = field(default=())
+    #: Published while the repository had immutable releases on: assets and tag are locked.
+    immutable: bool = False
+    #: Filled by ``GaAMA.list_releases`` only: whether GitHub names it the latest release,
+    #: and the aliases (``GaAMA.set_alias``) that point at it.
+    latest: bool = False
+    aliases: tuple[str, ...] = ()
 
     @property
     def upload_base(self) -> str:
@@ -104,6 +110,7 @@ class Release:
             created_at=data.get("created_at"),
             published_at=data.get("published_at"),
             assets=tuple(Asset.from_json(a) for a in data.get("assets") or ()),
+            immutable=bool(data.get("immutable")),
         )
 
 

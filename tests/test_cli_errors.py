@@ -116,7 +116,10 @@ async def test_2_bad_usage_is_refused_before_any_request(
         (["ls", REPO, "--max-wait", "nan"], "argument --max-wait: must be 0 or more, got nan"),
         (["ls", "acme"], "argument OWNER/REPO: 'acme' is not OWNER/REPO"),
         (["serve", "--root", "r", "--port", "65535"], "--port: 65535 is not a port from 0 to"),
-        (["rm", REPO, "--tag", "v1"], "rm needs either NAME/--include patterns or --release"),
+        (
+            ["rm", REPO, "--tag", "v1"],
+            "rm needs either NAME/--include patterns, --release or --draft",
+        ),
         (["ls", REPO, "--tag"], "argument --tag: expected one argument"),
     ],
 )

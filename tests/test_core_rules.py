@@ -160,11 +160,12 @@ async def test_an_html_page_instead_of_json_is_retried(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
     await _publish_one(server, tmp_path)
-    fault = server.faults.add(Fault("html", route="api.list_assets"))
+    server.counters.reset()
+    fault = server.faults.add(Fault("html", route="api.get_release_by_tag"))
     async with _client(server) as client:
         await client.download("v1", tmp_path / "out")
     assert fault.hits == 1
-    assert server.counters.requests["api.list_assets"] == 2
+    assert server.counters.requests["api.get_release_by_tag"] == 2
     assert (tmp_path / "out" / "model.bin").stat().st_size == 5000
 
 

@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
         [
             "errors", "_version", "progress", "_config", "_names", "_filenames", "_ranges",
             "models", "manifest", "_resume", "_plan", "_removal", "_ratelimit", "_retry",
-            "_concurrency", "_netenv",
+            "_concurrency", "_aliasdoc", "_draftcheck", "_verifyplan", "_netenv",
         ],
         0,
     ),
@@ -29,13 +29,17 @@ LAYERS: dict[str, int] = {
         ["_context", "_storage", "_releases", "upload", "_publisher", "_ranged", "download"], 2
     ),
     # 3: the workflows
-    **dict.fromkeys(["_downloading", "_publishing"], 3),
+    **dict.fromkeys(
+        ["_downloading", "_publishing", "_aliases", "_listing", "_draftflow", "_verify"], 3
+    ),
     # 4: the facade
     **dict.fromkeys(["client", "compat", "__init__"], 4),
     # 5: programs on top of the facade
     **dict.fromkeys(
-        ["cli", "_cli_cache", "_cli_errors", "_cli_listing", "_commands", "_console", "demo",
-         "__main__", "testing"],
+        [
+            "cli", "_cli_cache", "_cli_errors", "_cli_listing", "_commands", "_cmd_registry",
+            "_console", "demo", "__main__", "testing",
+        ],
         5,
     ),
 }  # fmt: skip

@@ -202,9 +202,11 @@ async def test_cleanup_removes_only_drafts_whose_publisher_is_gone(
     assert sum(not r["draft"] for r in left.values()) == 1
 
 
-async def test_a_draft_kept_with_draft_true_survives_another_publish(
+async def test_a_draft_kept_with_draft_true_is_filled_by_the_next_publish(
     client: GaAMA, server: ReleaseServer, api: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
+    """Issue 10: a tag that exists only as a kept draft gets no second release; the next
+    publish fills that draft and publishes it (the kept draft is reused, never deleted)."""
     (tmp_path / "draft.bin").write_bytes(b"kept on purpose")
     (tmp_path / "final.bin").write_bytes(b"published")
     kept = await client.publish("v1", [tmp_path / "draft.bin"], body="notes", draft=True)
@@ -212,10 +214,10 @@ async def test_a_draft_kept_with_draft_true_survives_another_publish(
     published = await client.publish("v1", [tmp_path / "final.bin"], body="final notes")
 
     by_id = {r["id"]: r for r in await releases_of(api, server, "v1")}
-    assert set(by_id) == {kept.id, published.id}
-    assert by_id[kept.id]["draft"] and by_id[kept.id]["body"] == "notes"
-    assert {a["name"] for a in by_id[kept.id]["assets"]} == {"draft.bin", MANIFEST_NAME}
-    assert not by_id[published.id]["draft"] and by_id[published.id]["body"] == "final notes"
+    assert set(by_id) == {kept.id} and published.id == kept.id
+    assert not by_id[kept.id]["draft"] and by_id[kept.id]["body"] == "final notes"
+    names = {a["name"] for a in by_id[kept.id]["assets"]}
+    assert names == {"draft.bin", "final.bin", MANIFEST_NAME}
     assert published.body == "final notes"
 
 

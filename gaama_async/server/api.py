@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._names import normalize_asset_name
+from .immutable import refuse_asset_change, refuse_burnt_tag, refuse_release_change
 from .lag import Kind
 from .notes import generate_notes, previous_tag, web_repo_url, with_given_body
 from .pagination import choose_page, link_header
@@ -133,6 +134,8 @@ async def create_release(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     repo = repo_in_path(request)
     fields = release_fields(await read_json_object(request), creating=True)
+    # Guess (spec 7.3 says only "creating a release for it fails"): drafts are refused too.
+    refuse_burnt_tag(svc.store.is_burnt(repo, fields["tag_name"]), "create-a-release")
     if not fields.get("draft", False):
         _tag_taken(svc, repo, fields["tag_name"], None, "create-a-release")
     if fields.pop("generate_release_notes", False):
@@ -142,8 +145,16 @@ async def create_release(request: web.Request) -> web.StreamResponse:
     )
     if not release.draft:
         svc.store.ensure_tag(repo, release.tag_name)  # publishing makes the tag if missing
+        _lock_if_immutable(svc, release)
     svc.lag.wrote("release", release.id)
     return _release_response(request, repo, release, status=201)
+
+
+def _lock_if_immutable(svc: Services, release: Release) -> None:
+    """A release published while the setting is on is immutable for good (spec 7.3)."""
+    if svc.config.immutable and not release.immutable:
+        release.immutable = True
+        svc.store.touch(release)
 
 
 @named("api.list_releases")
@@ -191,8 +202,11 @@ async def update_release(request: web.Request) -> web.StreamResponse:
     repo = repo_in_path(request)
     release = _release(request, repo)
     fields = release_fields(await read_json_object(request), creating=False)
+    refuse_release_change(release, fields)
     tag = fields.get("tag_name", release.tag_name)
     will_be_draft = fields.get("draft", release.draft)
+    if release.draft and not will_be_draft:
+        refuse_burnt_tag(svc.store.is_burnt(repo, tag), "update-a-release")
     if not will_be_draft:
         # Guess (spec 6.6, 14.10): publishing a draft into a tag that already has a published
         # release fails like creating one, 422 already_exists. Publishers of one tag rely on
@@ -210,6 +224,8 @@ async def update_release(request: web.Request) -> web.StreamResponse:
         svc.store.mark_latest(release, fields.get("make_latest", "true"))
     if not release.draft:
         svc.store.ensure_tag(repo, release.tag_name)  # also when a published tag is renamed
+    if publishing:
+        _lock_if_immutable(svc, release)
     svc.store.touch(release)
     svc.lag.wrote("release", release.id)
     return _release_response(request, repo, release)
@@ -268,6 +284,7 @@ async def update_asset(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     repo = repo_in_path(request)
     asset = _asset(request, repo)
+    refuse_asset_change(svc.store.release_of(asset))
     fields = asset_fields(await read_json_object(request))
     if "name" in fields:
         name = normalize_asset_name(fields["name"])
@@ -292,7 +309,9 @@ async def delete_asset(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/assets/{id}: 204 (starters too)."""
     svc = services(request)
     repo = repo_in_path(request)
-    svc.store.delete_asset(_asset(request, repo, lag=False))
+    asset = _asset(request, repo, lag=False)
+    refuse_asset_change(svc.store.release_of(asset))
+    svc.store.delete_asset(asset)
     return web.Response(status=204)
 
 

@@ -70,6 +70,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--private", action="store_true", help="make every repository private")
     parser.add_argument(
+        "--immutable",
+        action="store_true",
+        help="immutable releases, as GitHub's repository setting: published releases lock "
+        "their assets and tag, and a deleted one's tag can never be used again",
+    )
+    parser.add_argument(
         "--max-asset-size", type=int, default=DEFAULT_MAX_ASSET_SIZE, help="bytes per asset"
     )
     parser.add_argument(
@@ -168,6 +174,7 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         tls_key=ns.key,
         tokens=dict.fromkeys(tokens, "gaama"),
         private=ns.private,
+        immutable=ns.immutable,
         max_asset_size=ns.max_asset_size,
         signed_url_ttl=ns.url_ttl,
         enterprise=ns.enterprise,

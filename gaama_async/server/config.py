@@ -41,6 +41,10 @@ class ServerConfig:
     read_only_tokens: frozenset[str] = frozenset()
     # Every repository private: anonymous reads get 404, browser_download_url always 404.
     private: bool = False
+    # The repository setting "immutable releases" (spec 7.3), for every repository: releases
+    # published while it is on are locked (see ``immutable``). Live: turning it off later
+    # does not unlock them, as on GitHub.
+    immutable: bool = False
     max_asset_size: int = DEFAULT_MAX_ASSET_SIZE
     max_assets: int = 1000
     # Larger releases get a 404 for their tarball/zipball instead of an archive (``archives``).

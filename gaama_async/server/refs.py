@@ -56,8 +56,15 @@ async def get_refs_legacy(request: web.Request) -> web.StreamResponse:
     it, they come back as an array (``refs/tags/v1`` finds ``v1.0`` and ``v1.1``); 404 when
     none do.
     """
+    svc = services(request)
     repo = repo_in_path(request)
     ref = request.match_info["ref"]
+    tag = ref.removeprefix(_TAGS)
+    locked = any(r.immutable and r.tag_name == tag for r in svc.store.releases(repo))
+    if ref.startswith(_TAGS) and locked:
+        # Guess: spec 7.3 says the tag "cannot be deleted while the release exists"; the
+        # wording of GitHub's refusal is not recorded.
+        raise HttpError.github(422, "Cannot delete a tag of an immutable release.")
     found = _exact(request, repo, ref)
     if found is not None:
         return json_response(found)
@@ -93,7 +100,13 @@ async def delete_ref(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     repo = repo_in_path(request)
     ref = request.match_info["ref"]
-    if not (ref.startswith(_TAGS) and svc.store.delete_tag(repo, ref.removeprefix(_TAGS))):
+    tag = ref.removeprefix(_TAGS)
+    locked = any(r.immutable and r.tag_name == tag for r in svc.store.releases(repo))
+    if ref.startswith(_TAGS) and locked:
+        # Guess: spec 7.3 says the tag "cannot be deleted while the release exists"; the
+        # wording of GitHub's refusal is not recorded.
+        raise HttpError.github(422, "Cannot delete a tag of an immutable release.")
+    if not (ref.startswith(_TAGS) and svc.store.delete_tag(repo, tag)):
         raise HttpError.github(
             422,
             "Reference does not exist",

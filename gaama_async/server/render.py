@@ -119,7 +119,7 @@ def release_json(store: Store, origins: Origins, repo: Repo, release: Release) -
         "target_commitish": release.target_commitish,
         "name": release.name,
         "draft": release.draft,
-        "immutable": False,
+        "immutable": release.immutable,
         "prerelease": release.prerelease,
         "created_at": release.created_at,
         "updated_at": release.updated_at,

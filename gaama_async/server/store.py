@@ -65,6 +65,8 @@ class Release:
     published_at: str | None
     untagged: str
     latest_mark: int = 0
+    # Published while the repository had immutable releases on (spec 7.3); never cleared.
+    immutable: bool = False
 
 
 @dataclass
@@ -108,6 +110,8 @@ class _State:
     latest_counter: int = 0
     # Lightweight git tags by repository id (as a string, for JSON): tag name to commit sha.
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Tag names of deleted immutable releases, by repository id: never usable again.
+    burnt_tags: dict[str, list[str]] = field(default_factory=dict)
 
 
 def fake_commit_sha(repo_id: int, tag: str) -> str:
@@ -199,6 +203,7 @@ class Store:
             assets=[Asset(**a) for a in raw["assets"]],
             latest_counter=raw.get("latest_counter", 0),
             tags=raw.get("tags", {}),
+            burnt_tags=raw.get("burnt_tags", {}),
         )
 
     def _clean_tmp(self) -> None:
@@ -321,11 +326,19 @@ class Store:
         self.save()
 
     def delete_release(self, release: Release) -> None:
-        """Remove ``release`` and its assets (the tag is kept, as on GitHub)."""
+        """Remove ``release`` and its assets (the tag is kept, as on GitHub); an immutable
+        release's tag name is burnt (spec 7.3)."""
         for asset in self.assets(release):
             self._drop_asset(asset)
         del self._releases[release.id]
+        if release.immutable:
+            burnt = self._state.burnt_tags.setdefault(str(release.repo_id), [])
+            burnt.append(release.tag_name)
         self.save()
+
+    def is_burnt(self, repo: Repo, tag: str) -> bool:
+        """Whether a deleted immutable release once used ``tag`` (spec 7.3)."""
+        return tag in self._state.burnt_tags.get(str(repo.id), ())
 
     # git tags
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .._names import normalize_asset_name
 from .faults import Fault
+from .immutable import refuse_upload
 from .render import JSON, asset_json, http_date, validation_error
 from .service import (
     CALLER,
@@ -191,6 +192,7 @@ async def upload_asset(request: web.Request) -> web.StreamResponse:
     caller: Caller = request[CALLER]
     if release is None or caller.login is None:
         raise not_found()
+    refuse_upload(release)
     length = _content_length(request)
     content_type = _content_type(request)
     name = normalize_asset_name(request.query.get("name", ""))
