@@ -15,15 +15,20 @@ serve from it alone. All disk work goes through ``_files``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+
+from ._concurrency import run_all
 from ._files import (
     copy_file,
     copy_into,
@@ -31,6 +36,7 @@ from ._files import (
     make_folder,
     read_bytes_if_any,
     remove_files,
+    sha256_of,
     stat_or_none,
     write_bytes_atomically,
 )
@@ -41,6 +47,9 @@ ON = ("on", "1", "true", "yes")
 DEFAULT_MAX_BYTES = 50 * 1024**3
 SIDECAR = ".json"
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: Entries re-hashed at once by ``verify`` (each reads in chunks on the worker threads).
+VERIFY_WORKERS = 4
 
 
 def default_cache_dir() -> Path | None:
@@ -63,6 +72,14 @@ def parse_size(text: str) -> int:
     if not found:
         raise ValueError(f"not a size: {text!r} (try 20G or 500M)")
     return int(float(found[1]) * _UNITS[found[2]])
+
+
+def parse_age(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``2w`` or plain seconds, as seconds."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
+    if not found:
+        raise ValueError(f"not an age: {text!r} (try 30d, 12h or 90m)")
+    return float(found[1]) * _SECONDS[found[2] or "s"]
 
 
 def _flag(value: str | None) -> bool | None:
@@ -150,6 +167,32 @@ def evictions(entries: list[tuple[Path, int, int]], max_bytes: int) -> list[Path
     return dropped
 
 
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One cached file: its digest, where it is, its size, when it was last placed (ns since
+    the epoch; 0 if never noted) and the file names releases gave it."""
+
+    sha256: str
+    path: Path
+    size: int
+    used_ns: int
+    names: tuple[str, ...] = ()
+
+
+def stale_entries(
+    entries: Sequence[CacheEntry], *, max_bytes: int | None, older_than: float | None, now: float
+) -> list[CacheEntry]:
+    """What ``prune`` removes (pure): entries unused for ``older_than`` seconds, then the
+    least recently used until the rest fits ``max_bytes``."""
+    cutoff = None if older_than is None else int((now - older_than) * 1e9)
+    gone = [e for e in entries if cutoff is not None and e.used_ns < cutoff]
+    kept = [e for e in entries if e not in gone]
+    if max_bytes is not None:
+        over = evictions([(e.path, e.size, e.used_ns) for e in kept], max_bytes)
+        gone += [e for e in kept if e.path in set(over)]
+    return gone
+
+
 class ContentCache:
     """Files by sha256 under ``root/sha256/``; release contents under ``root/releases/``."""
 
@@ -192,6 +235,50 @@ class ContentCache:
                 note = Note(found.st_size, found.st_mtime_ns, time.time_ns())
                 await write_bytes_atomically(self._sidecar(entry), note.to_bytes())
             await self.evict()
+
+    async def entries(self) -> list[CacheEntry]:
+        """Every entry, least recently used first, with the names releases gave it."""
+        names = await self._names_by_digest()
+        found = []
+        for sidecar, _ in await files_under(self.root / "sha256", SIDECAR):
+            entry = sidecar.with_name(sidecar.name.removesuffix(SIDECAR))
+            note = Note.from_bytes(await read_bytes_if_any(sidecar))
+            info = await stat_or_none(entry)
+            size = info.st_size if info is not None else 0
+            used = note.used_ns if note else 0
+            found.append(CacheEntry(entry.name, entry, size, used, names.get(entry.name, ())))
+        return sorted(found, key=lambda e: (e.used_ns, e.sha256))
+
+    async def _names_by_digest(self) -> dict[str, tuple[str, ...]]:
+        names: dict[str, set[str]] = {}
+        for path, _ in await files_under(self.root / "releases", ".json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                for file in json.loads(await read_bytes_if_any(path) or b""):
+                    names.setdefault(str(file["sha256"]), set()).add(str(file["name"]))
+        return {digest: tuple(sorted(found)) for digest, found in names.items()}
+
+    async def verify(self, *, workers: int = VERIFY_WORKERS) -> list[CacheEntry]:
+        """Re-hash every entry (``workers`` at a time) and remove those whose bytes are not
+        their name's sha256, or that changed since they were added; return the removed."""
+        limiter = anyio.CapacityLimiter(workers)
+        entries = await self.entries()
+        good = await run_all([functools.partial(self._sound, e) for e in entries], limiter)
+        corrupt = [e for e, ok in zip(entries, good, strict=True) if not ok]
+        await self.remove(corrupt)
+        return corrupt
+
+    async def _sound(self, entry: CacheEntry) -> bool:
+        note = Note.from_bytes(await read_bytes_if_any(self._sidecar(entry.path)))
+        if note is None or not note.vouches_for(await stat_or_none(entry.path), entry.size):
+            return False
+        try:
+            return await sha256_of(entry.path) == entry.sha256
+        except OSError:
+            return False
+
+    async def remove(self, entries: Sequence[CacheEntry]) -> None:
+        """Drop ``entries`` and their sidecars."""
+        await remove_files([p for e in entries for p in (self._sidecar(e.path), e.path)])
 
     async def evict(self) -> None:
         """Drop least recently used entries until the cache fits ``max_bytes``."""

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ._responses import describe_transport_error
 from .errors import (
     AssetConflictError,
     AuthenticationError,
@@ -79,6 +80,7 @@ EXIT_CODE_MEANINGS: list[tuple[int, str]] = [
 # The library's advice names its keyword arguments; on the command line they are flags.
 CLI_WORDS: list[tuple[str, str]] = [
     ("pass overwrite=True", "pass --overwrite"),
+    ("overwrite=True", "--overwrite"),
     ("raise max_rate_limit_wait", "pass a larger --max-wait"),
     ("max_rate_limit_wait", "--max-wait"),
     ("max_concurrency", "--concurrency"),
@@ -97,6 +99,7 @@ class Scene:
     folder: str | None = None
     flag: str | None = None
     address: str | None = None
+    token_variable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,10 @@ def _classify(error: BaseException, scene: Scene) -> Failure:
     if code is None:
         return Failure(_bug(error), GENERIC)
     chain = [error, *_causes(error)]
+    if isinstance(error, GaamaError) and any(
+        isinstance(c, aiohttp.ClientConnectorCertificateError) for c in chain
+    ):
+        return Failure(str(error), GENERIC)  # the library's hint names the CA variables
     decider = error
     if code == GENERIC:
         # A generic failure may wrap a more specific cause; that cause decides.
@@ -135,9 +142,19 @@ def _classify(error: BaseException, scene: Scene) -> Failure:
     if code == LOCAL and isinstance(decider, OSError):
         return Failure(os_error_message(decider, scene), code)
     if isinstance(error, (GaamaError, UsageError)):
-        return Failure(in_cli_words(str(error)), code)
+        return Failure(_token_named(in_cli_words(str(error)), scene), code)
     # A raw network error that escaped the library: say what it was and what to do.
-    return Failure(f"{type(error).__name__} ({error}) while talking to GitHub; run again", code)
+    return Failure(f"{describe_transport_error(error)} while talking to GitHub; run again", code)
+
+
+def _token_named(text: str, scene: Scene) -> str:
+    """The library names GITHUB_TOKEN; say the variable the token really came from, or
+    that none was set."""
+    if "GITHUB_TOKEN" not in text:
+        return text
+    if scene.token_variable is None:
+        return text.replace("check that GITHUB_TOKEN holds", "set GITHUB_TOKEN (or GH_TOKEN) to")
+    return text.replace("GITHUB_TOKEN", scene.token_variable)
 
 
 def _bug(error: BaseException) -> str:
@@ -172,6 +189,11 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 def connect_message(error: aiohttp.ClientConnectorError, scene: Scene) -> str:
     """Connection refused, host unknown, ...: name the host and port that did not answer."""
     reason = _reason(error.os_error)
+    if isinstance(error, aiohttp.ClientProxyConnectionError):
+        return (
+            f"cannot connect to the proxy {error.host}:{error.port}: {reason}; check "
+            "HTTPS_PROXY/HTTP_PROXY (and NO_PROXY for hosts to reach directly), then run again"
+        )
     if scene.api_url and _same_origin(scene.api_url, error.host, error.port):
         return (
             f"cannot connect to {scene.api_url}: {reason}; check --api-url "

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 from typing import Any
 
 from . import _cmd_registry
+from ._cli_cache import run_cache_command
 from ._cli_errors import UsageError
-from ._console import ConsoleProgress, human_bytes
-from ._names import is_leftover
-from ._publisher import local_files
+from ._cli_listing import list_release
+from ._console import ConsoleProgress, count, human_bytes
+from ._publishing import plan_publish
 from ._retry import RetryPolicy
 from .client import GaAMA
-from .errors import NotFoundError
-from .manifest import MANIFEST_NAME
+from .client import _default_tag as default_tag
 from .models import Asset, Release
 
 
@@ -49,14 +48,19 @@ async def run_command(args: argparse.Namespace) -> None:
             raise UsageError(str(error)) from None
         await serve_until_stopped(config, faults=args.fault, seed=args.seed)
         return
+    if args.command == "cache":
+        await run_cache_command(args)
+        return
     moves_bytes = args.command in ("publish", "download") and not args.dry_run
     progress = ConsoleProgress() if moves_bytes and not args.quiet else None
     async with _client(args, progress) as client:
+        done = False
         try:
             await COMMANDS[args.command](client, args)
+            done = True
         finally:
             if progress is not None:
-                progress.finish()
+                progress.finish(summary=done)
 
 
 def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA:
@@ -65,10 +69,12 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
         return GaAMA(
             repo=args.repo,
             api_url=args.api_url,
-            max_concurrency=args.concurrency,
+            max_concurrency=getattr(args, "concurrency", 8),
             retry=RetryPolicy(attempts=args.retries),
             max_rate_limit_wait=args.max_wait,
             progress=progress,
+            cache_dir=False if getattr(args, "no_cache", False) else None,
+            offline=True if getattr(args, "offline", False) else None,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -94,63 +100,71 @@ async def _publish(client: GaAMA, args: argparse.Namespace) -> None:
         _emit(_release_json(release))
         return
     state = "draft" if release.draft else "published"
-    print(f"{state} {release.tag} ({len(release.assets)} assets) {release.html_url}")
+    print(f"{state} {release.tag} ({count(len(release.assets), 'asset')}) {release.html_url}")
 
 
 async def _publish_dry_run(client: GaAMA, args: argparse.Namespace) -> None:
-    files = await local_files(args.files)
-    exists = True
-    if args.tag is not None:
-        try:
-            await client.get_release(args.tag)
-        except NotFoundError:
-            exists = False
-    tag = args.tag or "(today's date)"
+    """The real run's planning (``plan_publish``): conflicts, unreadable files, files
+    already there and empty ones come out as they would for real; nothing is written."""
+    tag = args.tag or default_tag()
+    plan = await plan_publish(client._ctx, tag, args.files, overwrite=args.overwrite)
     if args.json:
-        rows = [{"name": f.name, "size": f.size} for f in files]
-        _emit({"dry_run": True, "tag": args.tag, "release_exists": exists, "files": rows})
+        _emit({
+            "dry_run": True, "tag": tag, "release_exists": plan.exists,
+            "upload": [{"name": f.name, "size": f.size} for f in plan.upload],
+            "replace": [{"name": f.name, "size": f.size} for f in plan.replace],
+            "skip": [f.name for f in plan.skip], "empty": plan.empty,
+        })  # fmt: skip
         return
-    action = "add to release" if exists else "create release"
+    action = "add to release" if plan.exists else "create release"
     print(f"would {action} {tag}{' as a draft' if args.draft else ''}:")
-    for file in files:
-        print(f"  upload {file.name} ({human_bytes(file.size)})")
+    for verb, files in (("upload", plan.upload), ("replace", plan.replace)):
+        for file in files:
+            print(f"  {verb} {file.name} ({human_bytes(file.size)})")
+    for file in plan.skip:
+        print(f"  skip {file.name} (identical file already there)")
+    for name in plan.empty:
+        print(f"  record {name} (empty: kept in the manifest, no asset)")
 
 
 async def _download(client: GaAMA, args: argparse.Namespace) -> None:
     if args.dry_run:
-        assets = [a for a in await client.list_assets(args.tag) if _downloadable(a, args)]
-        if args.json:
-            _emit({"dry_run": True, "assets": [_asset_json(a) for a in assets]})
-        for asset in assets if not args.json else ():
-            print(f"would download {asset.name} ({human_bytes(asset.size)}) to {args.dir}")
+        await _download_dry_run(client, args)
         return
     paths = await client.download(
         args.tag, args.dir, include=args.include, exclude=args.exclude,
         extract_zips=args.extract_zips,
     )  # fmt: skip
     if args.json:
-        _emit({"files": [str(p) for p in paths]})
+        _emit({"dry_run": False, "files": [str(p) for p in paths]})
         return
     for path in paths:
         print(path)
 
 
-def _downloadable(asset: Asset, args: argparse.Namespace) -> bool:
-    """Assets a download would consider (by stored name; the manifest itself is not one)."""
-    if asset.name == MANIFEST_NAME or not asset.is_uploaded or is_leftover(asset):
-        return False
-    included = not args.include or any(fnmatch.fnmatchcase(asset.name, p) for p in args.include)
-    excluded = any(fnmatch.fnmatchcase(asset.name, p) for p in args.exclude or ())
-    return included and not excluded
-
-
-async def _list(client: GaAMA, args: argparse.Namespace) -> None:
-    assets = await client.list_assets(args.tag)
+async def _download_dry_run(client: GaAMA, args: argparse.Namespace) -> None:
+    """The real run's selection (``plan_download``), under the names files will have on
+    disk, and what the folder already holds; ``--json``'s ``files`` as the real run's."""
+    plan = await client.plan_download(
+        args.tag, args.dir, include=args.include, exclude=args.exclude
+    )
+    files = sorted(plan.fetch + plan.present + plan.empty)
     if args.json:
-        _emit([_asset_json(a) for a in assets])
+        _emit({
+            "dry_run": True, "tag": plan.tag, "files": [str(p) for p in files],
+            "fetch": [str(p) for p in plan.fetch], "present": [str(p) for p in plan.present],
+            "refused": plan.refused,
+        })  # fmt: skip
         return
-    for asset in assets:
-        print(f"{human_bytes(asset.size):>11}  {asset.state:<9} {asset.name}")
+    print(f"release {plan.tag}: would write {count(len(files), 'file')} in {args.dir}")
+    for path in plan.fetch:
+        print(f"  download {path.name}")
+    for path in plan.present:
+        print(f"  keep {path.name} (already present, verified)")
+    for path in plan.empty:
+        print(f"  create {path.name} (empty)")
+    for refusal in plan.refused:
+        print(f"  refuse {refusal}")
 
 
 async def _remove(client: GaAMA, args: argparse.Namespace) -> None:
@@ -183,13 +197,13 @@ async def _remove_release(client: GaAMA, args: argparse.Namespace) -> None:
         _emit({"tag": release.tag, "dry_run": args.dry_run, "release": _release_json(release)})
         return
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} release {release.tag} ({len(release.assets)} assets)")
+    print(f"{verb} release {release.tag} ({count(len(release.assets), 'asset')})")
 
 
 COMMANDS = {
     "publish": _publish,
     "download": _download,
-    "ls": _list,
+    "ls": list_release,
     "rm": _remove,
     **_cmd_registry.COMMANDS,
 }

@@ -8,10 +8,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from .manifest import MANIFEST_NAME
 from .progress import ProgressEvent
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+
+
+def count(number: int, word: str) -> str:
+    """``1 asset``, ``2 assets``: the word in the plural unless there is one."""
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"
 
 
 def human_bytes(size: float) -> str:
@@ -56,30 +62,55 @@ def _live_bars(stream: TextIO, refresh_per_second: float) -> Progress:
 class ConsoleProgress:
     """Turns ``ProgressEvent``s into progress on ``stream`` (default stderr).
 
-    On a terminal: a live bar per file in flight plus a total bar, each with bytes, speed
-    and ETA. Elsewhere: one plain line per finished file (and per retry).
+    On a terminal: a live bar per transfer in flight plus a total bar with files, bytes,
+    speed and ETA. Elsewhere: one plain line per finished file (and per retry). Files are
+    counted as the user knows them: the parts of a split file are one file, the manifest is
+    none. ``summary`` is the one line said at the end (fetched / already present / cached).
     """
 
     def __init__(self, stream: TextIO | None = None, *, interval: float = 0.2) -> None:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
-        self.files_total = 0
-        self.files_done = 0
         self._bars = _live_bars(self.stream, 1 / interval) if self.live else None
         self._total: TaskID | None = None
         self._bytes_total = 0
         self._tasks: dict[tuple[str, str], TaskID] = {}
+        self._open: dict[str, int] = {}  # file -> its transfers in flight
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.moved = 0
+        self.direction = "download"
+        self.present: list[int] = []
+        self.cached: list[int] = []
+
+    @property
+    def files_total(self) -> int:
+        return len(self.started)
+
+    @property
+    def files_done(self) -> int:
+        return len(self.finished)
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.kind == "start":
-            self.files_total += 1
-        elif event.kind == "done":
-            self.files_done += 1
+        if event.kind in ("present", "cached"):
+            (self.present if event.kind == "present" else self.cached).append(event.total)
+            return
+        counted = event.file_name != MANIFEST_NAME
+        self.direction = event.direction
+        if event.kind == "start" and counted:
+            self.started.add(event.file_name)
+            self._open[event.file_name] = self._open.get(event.file_name, 0) + 1
+        elif event.kind == "done" and counted:
+            self._open[event.file_name] -= 1
+            if not self._open[event.file_name]:
+                self.finished.add(event.file_name)
+        elif event.kind in ("advance", "retry") and counted:
+            self.moved += event.bytes if event.kind == "advance" else -event.bytes
         if self._bars is not None:
             self._show(self._bars, event)
-        elif event.kind == "retry":
+        elif event.kind == "retry" and event.bytes:
             self._line(f"retrying {event.name} ({human_bytes(event.bytes)} to fetch again)")
-        elif event.kind == "done":
+        elif event.kind == "done" and counted:
             self._line(f"{event.direction}ed {event.name} ({human_bytes(event.total)})")
 
     def _show(self, bars: Progress, event: ProgressEvent) -> None:
@@ -106,7 +137,19 @@ class ConsoleProgress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def finish(self) -> None:
-        """Stop the live display, leaving the total row on screen."""
+    def summary(self) -> str:
+        """``downloaded 2 files (3.0 MiB), 1 already present, 1 from the cache``."""
+        verb = f"{self.direction}ed"
+        said = [f"{verb} {count(self.files_done, 'file')} ({human_bytes(max(self.moved, 0))})"]
+        if self.present:
+            said.append(f"{len(self.present)} already present")
+        if self.cached:
+            said.append(f"{len(self.cached)} from the cache")
+        return ", ".join(said)
+
+    def finish(self, *, summary: bool = False) -> None:
+        """Stop the live display, leaving the total row on screen; then the summary line."""
         if self._bars is not None and self._total is not None:
             self._bars.stop()
+        if summary:
+            self._line(self.summary())

@@ -22,16 +22,18 @@ from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
 from ._concurrency import run_all
 from ._context import Context
-from ._filenames import safe_filename
-from ._files import exists, file_lock, in_pool, make_folder, stat_many, write_empty
+from ._filenames import PRIVATE_FOLDER, safe_filename
+from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_to_download
+from ._removal import available_names, nothing_matches
 from ._storage import read_manifest
 from .download import download_file
 from .errors import DownloadError
 from .manifest import MANIFEST_NAME
 from .models import Asset, DownloadTarget
+from .progress import ProgressEvent, ProgressKind
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # Files this large are recorded as soon as they are verified, sparing another process
@@ -51,25 +53,96 @@ class DownloadRequest:
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadPlan:
+    """What a download of one release does: the resolved ``tag``, the files to ``fetch``,
+    those already ``present`` in the folder (verified), the ``empty`` files to recreate and
+    the files ``refused`` (unsafe names, missing parts). Every path is a final path."""
+
+    tag: str
+    fetch: list[Path]
+    present: list[Path]
+    empty: list[Path]
+    refused: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    tag: str
+    targets: list[DownloadTarget]  # every file of the release (for the cache's notes)
+    empties: list[Path]
+    chosen: list[DownloadTarget]
+    chosen_empties: list[Path]
+    refused: list[str]
+
+
+async def _select(
+    ctx: Context,
+    request: DownloadRequest,
+    open_record: Callable[[], Awaitable[FolderRecord | None]],
+) -> tuple[_Selection, FolderRecord | None]:
+    """The release's files and those ``request`` selects; the planning a dry run shares.
+    The folder's record is opened once the release is found (an unknown tag leaves no
+    folder behind)."""
+    release = await resolve_release(ctx, request.tag)
+    assets = await assets_to_download(ctx, release)
+    record = await open_record()
+    manifest = await read_manifest(ctx.http, assets, record)
+    if record is not None:
+        label_manifest(record, assets, ctx.repo.full_name, [release.tag, request.tag or ""])
+    targets, empties, refused = plan_download(assets, manifest, request.destination)
+    chosen = [t for t in targets if selected(t.names, request.include, request.exclude)]
+    chosen_empties = [p for p in empties if selected((p.name,), request.include, request.exclude)]
+    if not (chosen or chosen_empties) and (request.include or request.exclude):
+        names = available_names(assets, manifest)
+        raise nothing_matches(release.tag, request.include, names, request.exclude)
+    selection = _Selection(release.tag, targets, empties, chosen, chosen_empties, refused)
+    return selection, record
+
+
+async def plan_release_download(ctx: Context, request: DownloadRequest) -> DownloadPlan:
+    """The dry run of ``download_release``: the same selection, and what is already in the
+    folder; nothing is written."""
+
+    async def existing_record() -> FolderRecord | None:
+        if not await is_dir(request.destination / PRIVATE_FOLDER):
+            return None  # never downloaded into: nothing present, and nothing to create
+        found = FolderRecord(request.destination)
+        await found.load()
+        return found
+
+    selection, record = await _select(ctx, request, existing_record)
+    present = []
+    if record is not None:
+        present = await _FolderDownload(ctx, None, record)._present(selection.chosen)
+    return DownloadPlan(
+        selection.tag,
+        [t.path for t in selection.chosen if t not in present],
+        [t.path for t in present],
+        selection.chosen_empties,
+        selection.refused,
+    )
+
+
 async def download_release(
     ctx: Context, cache: ContentCache | None, request: DownloadRequest
 ) -> list[Path]:
     """Download the release ``request`` names; return every file now in place, sorted."""
-    release = await resolve_release(ctx, request.tag)
-    assets = await assets_to_download(ctx, release)
-    await make_folder(request.destination)
-    record = FolderRecord(request.destination)
-    await record.load()
-    manifest = await read_manifest(ctx.http, assets, record)
-    label_manifest(record, assets, ctx.repo.full_name, [release.tag, request.tag or ""])
-    targets, empties, refused = plan_download(assets, manifest, request.destination)
+
+    async def open_record() -> FolderRecord:
+        await make_folder(request.destination)
+        found = FolderRecord(request.destination)
+        await found.load()
+        return found
+
+    selection, opened = await _select(ctx, request, open_record)
+    assert opened is not None
+    record = opened
+    targets, empties, refused = selection.targets, selection.empties, selection.refused
     if cache is not None:
         await _remember_release(ctx, cache, request.tag, targets, empties)
     job = _FolderDownload(ctx, cache, record)
-    paths = await job.run(
-        [t for t in targets if selected(t.names, request.include, request.exclude)],
-        [p for p in empties if selected((p.name,), request.include, request.exclude)],
-    )
+    paths = await job.run(selection.chosen, selection.chosen_empties)
     if refused:
         raise DownloadError(
             f"Could not download {len(refused)} file(s): {', '.join(refused)}; "
@@ -104,6 +177,8 @@ class _FolderDownload:
         # resolved (and their locks taken) while earlier files still download.
         in_progress = anyio.CapacityLimiter(2 * self.ctx.limits.max_concurrency)
         paths = [await write_empty(p) for p in empties] + [t.path for t in present]
+        for target in present:
+            _tell(self.ctx, "present", target)
         try:
             paths += await run_all([self._job(t) for t in missing], in_progress)
         finally:
@@ -134,6 +209,7 @@ class _FolderDownload:
     async def _fetch(self, target: DownloadTarget) -> None:
         if await self._from_cache(target):
             await self.record.note(target.path, target.sha256, target.pieces)
+            _tell(self.ctx, "cached", target)
             return
         ctx = self.ctx
         await download_file(
@@ -161,6 +237,12 @@ class _FolderDownload:
             return False
         await self.record.refresh()
         return await self.record.is_present(target.path, target.size, target.sha256, target.pieces)
+
+
+def _tell(ctx: Context, kind: ProgressKind, target: DownloadTarget) -> None:
+    """Report a file that needed no transfer (already here, or placed from the cache)."""
+    if ctx.progress is not None:
+        ctx.progress(ProgressEvent(kind, "download", target.label, target.size))
 
 
 async def _remember_release(
@@ -206,12 +288,18 @@ async def download_offline(
         )
     await make_folder(request.destination)
     paths, missing = [], []
-    for file in selected_files(known, request.include, request.exclude):
+    chosen = selected_files(known, request.include, request.exclude)
+    if not chosen and (request.include or request.exclude):
+        names = [f.name for f in known]
+        raise nothing_matches(tag or "latest", request.include, names, request.exclude)
+    for file in chosen:
         final = request.destination / safe_filename(file.name)
         if file.size == 0:
             paths.append(await write_empty(final))
         elif await cache.place(file.sha256, file.size, final):
             paths.append(final)
+            if ctx.progress is not None:
+                ctx.progress(ProgressEvent("cached", "download", file.name, file.size))
         else:
             missing.append(file.name)
     if missing:

@@ -14,7 +14,9 @@ import functools
 import ipaddress
 import json as jsonlib
 import logging
+import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -25,6 +27,7 @@ import anyio
 from yarl import URL
 
 from ._config import Pacing, Timeouts
+from ._netenv import Proxy, TrustStore, proxy_for, trust_store
 from ._ratelimit import (
     AdaptiveConcurrency,
     RateLimit,
@@ -35,10 +38,10 @@ from ._ratelimit import (
     server_clock,
 )
 from ._responses import error_for_status, is_retryable_status, mapped_transport_errors
-from ._retry import RateLimited, RetryPolicy, TransientError
+from ._retry import RateLimited, RetryPolicy, StaleRead, TransientError
 from ._version import __version__
 from ._wire import WirePool
-from .errors import GaamaError, RateLimitError
+from .errors import GaamaError, NotFoundError, RateLimitError
 
 log = logging.getLogger("gaama_async")
 
@@ -118,8 +121,11 @@ class GitHubHTTP:
         pacing: Pacing,
         timeouts: Timeouts,
         concurrency: AdaptiveConcurrency,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self._env = dict(os.environ if env is None else env)
+        self._ssl = ssl_context(trust_store(self._env))
         self._authorization = authorization
         self._trusted = {origin(self.api_url)}
         self.retry = retry
@@ -138,6 +144,7 @@ class GitHubHTTP:
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
             user_agent=f"gaama-async/{__version__}",
+            context=self._ssl if isinstance(self._ssl, ssl.SSLContext) else None,
         )
         # Whether a repository's web host hands out storage links anonymously (public
         # repositories do), keyed by its web page URL; see ``_storage.StorageLink``.
@@ -167,9 +174,15 @@ class GitHubHTTP:
                     "User-Agent": f"gaama-async/{__version__}",
                     "X-GitHub-Api-Version": API_VERSION,
                 },
-                connector=aiohttp.TCPConnector(limit=0),
+                connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl),
             )
         return self._session
+
+    def proxy_for(self, url: str) -> dict[str, Any]:
+        """The ``proxy``/``proxy_auth`` arguments for a request to ``url``: the proxy the
+        environment names for it (``HTTPS_PROXY``, ``NO_PROXY``, ...; see ``_netenv``)."""
+        proxy = proxy_for(url, self._env)
+        return {} if proxy is None else _proxy_arguments(proxy)
 
     async def aclose(self) -> None:
         self.wire.close()
@@ -241,6 +254,7 @@ class GitHubHTTP:
                 data=body() if body is not None else None,
                 headers=self._headers(url, headers),
                 allow_redirects=False,
+                **self.proxy_for(url),
             )
         self.clock.observe(response.headers.get("Date"))
         if response.status < 400:
@@ -289,27 +303,52 @@ class GitHubHTTP:
             self.concurrency.back_off()
         raise RateLimited(f"{limit.kind} rate limit during {what}")
 
-    async def json(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
-        """Send a request and return its decoded JSON body (None for 204), with retries."""
-        return await self.retry.run(lambda: self._json_once(method, url, what, kwargs), what=what)
+    async def json(
+        self, method: str, url: str, *, what: str, after_write: bool = False, **kwargs: Any
+    ) -> Any:
+        """Send a request and return its decoded JSON body (None for 204), with retries.
+
+        ``after_write``: the request reads back (or edits) what this client has just
+        written, so a 404 is GitHub's read-after-write lag, retried briefly (``StaleRead``).
+        """
+
+        async def once() -> Any:
+            return await self._json_once(method, url, what, kwargs, after_write)
+
+        return await self.retry.run(once, what=what)
 
     async def parsed(
-        self, parse: Callable[[Any], T], method: str, url: str, *, what: str, **kwargs: Any
+        self,
+        parse: Callable[[Any], T],
+        method: str,
+        url: str,
+        *,
+        what: str,
+        after_write: bool = False,
+        **kwargs: Any,
     ) -> T:
         """Like ``json``, then ``parse`` the answer (e.g. ``Release.from_json``); an answer of
         the wrong shape is a fault worth another try, never a ``KeyError``."""
 
         async def once() -> T:
-            return _parse(parse, await self._json_once(method, url, what, kwargs), what)
+            answer = await self._json_once(method, url, what, kwargs, after_write)
+            return _parse(parse, answer, what)
 
         return await self.retry.run(once, what=what)
 
-    async def _json_once(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> Any:
-        async with self.open(method, url, what=what, **kwargs) as response:
-            if response.status == 204:
-                return None
-            with mapped_transport_errors(what):
-                raw = await response.read()
+    async def _json_once(
+        self, method: str, url: str, what: str, kwargs: dict[str, Any], after_write: bool
+    ) -> Any:
+        try:
+            async with self.open(method, url, what=what, **kwargs) as response:
+                if response.status == 204:
+                    return None
+                with mapped_transport_errors(what):
+                    raw = await response.read()
+        except NotFoundError as exc:
+            if after_write:
+                raise StaleRead(f"GitHub does not show yet what was just written ({what})") from exc
+            raise
         return _decode_json(raw, what)
 
     async def paginate(self, url: str, *, what: str, parse: Callable[[Any], T]) -> list[T]:
@@ -343,6 +382,35 @@ class GitHubHTTP:
             raise TransientError(f"GitHub sent a malformed list for {what}")
         items = [_parse(parse, item, what) for item in page]
         return items, str(next_link["url"]) if next_link else None
+
+
+def _proxy_arguments(proxy: Proxy) -> dict[str, Any]:
+    auth = None
+    if proxy.login is not None:
+        auth = aiohttp.BasicAuth(proxy.login, proxy.password or "")
+    return {"proxy": proxy.url, "proxy_auth": auth}
+
+
+def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
+    """A verifying context over the CA bundle the environment names, or True (aiohttp's
+    default, the system store) when it names none. Verification is never turned off."""
+    if store.default:
+        return True
+    # Not create_default_context(): with no file given it loads the system's store, which
+    # the named bundles replace (as requests and OpenSSL do). TLS_CLIENT verifies hostnames.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    locations = [(name, {"cafile": path}) for name, path in store.cafiles]
+    if store.capath is not None:
+        locations.append(("SSL_CERT_DIR", {"capath": store.capath}))
+    for name, where in locations:
+        try:
+            context.load_verify_locations(**where)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"{name} names {next(iter(where.values()))!r}, which is not a readable file "
+                f"of PEM certificates ({exc})"
+            ) from exc
+    return context
 
 
 def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:

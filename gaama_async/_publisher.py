@@ -12,7 +12,7 @@ from typing import Any
 
 from ._concurrency import run_all
 from ._context import Context
-from ._files import file_size, is_dir, is_file, sha256_of
+from ._files import file_size, is_dir, is_file, open_for_reading, sha256_of
 from ._names import (
     REPLACING_SUFFIX,
     is_leftover,
@@ -51,6 +51,7 @@ class LocalFile:
                 min(max_asset_size, self.size - offset),
                 path=self.path,
                 offset=offset,
+                file=self.name,
             )
             for index, offset in enumerate(range(0, self.size, max_asset_size))
         ]
@@ -78,6 +79,7 @@ async def local_files(files: Iterable[str | os.PathLike[str]]) -> list[LocalFile
                 f"'{path.name}' would be stored as '{stored}', which {clash}; rename one of them."
             )
         seen[stored] = path.name
+        await (await open_for_reading(path)).close()  # unreadable: refused before any write
         found.append(LocalFile(path, path.name, await file_size(path)))
     if not found:
         raise PublishError("Nothing to publish: pass at least one file.")
@@ -145,9 +147,10 @@ class Publisher:
             self.http, self.release, source, stored_name=temporary, progress=self.progress
         )
         await self.http.json("DELETE", old.url, what=f"old asset '{old.name}'")
-        await self.http.json(
-            "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name}
-        )
+        await self.http.json(  # uploaded moments ago: GitHub may not show it yet (spec 9.3)
+            "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name},
+            after_write=True,
+        )  # fmt: skip
         return sha256
 
     async def write_manifest(self, manifest: Manifest, old: Asset | None) -> None:

@@ -43,7 +43,7 @@ from ._plan import patterns_of
 from ._publisher import AdditionPlan, LocalFile, Publisher, local_files, plan_additions
 from ._ratelimit import ServerClock
 from ._releases import assets_of, get_release, release_by_id
-from ._removal import plan_removal
+from ._removal import available_names, nothing_matches, plan_removal
 from ._responses import validation_codes
 from ._retry import TransientError
 from ._storage import read_manifest
@@ -191,9 +191,10 @@ async def _finish(ctx: Context, draft: Draft) -> Release:
         fields |= {"draft": False, "make_latest": "false" if spec.prerelease else "true"}
     try:
         what = f"publishing release '{spec.tag}'"
-        return await ctx.http.parsed(
-            Release.from_json, "PATCH", draft.release.url, what=what, json=fields
-        )
+        return await ctx.http.parsed(  # the draft was created moments ago (spec 9.3)
+            Release.from_json, "PATCH", draft.release.url, what=what, json=fields,
+            after_write=True,
+        )  # fmt: skip
     except GaamaError as exc:
         if exc.status == 422 and ("tag_name", "already_exists") in validation_codes(exc.details):
             raise LostRace(spec.tag) from exc
@@ -235,6 +236,7 @@ async def _renew_forever(ctx: Context, draft: Draft, clock: ServerClock, every: 
                     draft.release.url,
                     what=f"renewing draft '{draft.spec.tag}'",
                     json={"body": with_mark(draft.spec.body, mark)},
+                    after_write=True,
                 )
                 draft.mark = mark
             except (GaamaError, TransientError) as exc:
@@ -339,6 +341,39 @@ def _refuse_if_immutable(release: Release, plan: AdditionPlan) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PublishPlan:
+    """What ``publish`` would do, decided by the code the real run uses (``local_files``,
+    ``plan_additions``): refusals (a missing or unreadable file, a conflict) raise the same
+    errors; nothing is written."""
+
+    tag: str
+    exists: bool
+    upload: list[LocalFile]
+    replace: list[LocalFile]
+    skip: list[LocalFile]
+    empty: list[str]
+
+
+async def plan_publish(
+    ctx: Context, tag: str, paths: Iterable[str | os.PathLike[str]], *, overwrite: bool
+) -> PublishPlan:
+    """The dry run of ``publish``: which files would be uploaded, replaced, skipped as
+    already there, or recorded as empty (GitHub refuses empty assets)."""
+    files = await local_files(paths)
+    existing = await published_release(ctx, tag)
+    assets = await assets_of(ctx, existing) if existing is not None else []
+    manifest = (await read_manifest(ctx.http, assets) if assets else None) or Manifest()
+    plan = await plan_additions(
+        files, assets, manifest, overwrite=overwrite,
+        max_asset_size=ctx.limits.max_asset_size, tag=tag,
+    )  # fmt: skip
+    empty = [e.name for e in plan.empty]
+    acted = {f.name for f in plan.upload + plan.replace} | set(empty)
+    skip = [f for f in files if f.name not in acted]
+    return PublishPlan(tag, existing is not None, plan.upload, plan.replace, skip, empty)
+
+
 # -- removing --------------------------------------------------------------------------------
 
 
@@ -361,12 +396,14 @@ async def delete_assets(
     assets = await assets_of(ctx, release)
     manifest = await read_manifest(ctx.http, assets)
     plan = plan_removal(assets, manifest, patterns_of(include), patterns_of(exclude))
+    if not plan.removed:
+        raise nothing_matches(release.tag, include, available_names(assets, manifest))
     if not dry_run:
         publisher = Publisher(ctx, release)
         if plan.rewrite is not None:
             await publisher.write_manifest(plan.rewrite, plan.manifest_asset)
         await publisher.delete(plan.delete)
-    return [a.name for a in plan.delete]
+    return plan.removed
 
 
 async def delete_release(ctx: Context, tag: str) -> Release:

@@ -30,7 +30,7 @@ from ._http import GitHubHTTP
 from ._ranges import Segment, partial_answer_matches, plan_segments, written_prefix
 from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
-from ._retry import Corrupt, TransientError
+from ._retry import Corrupt, TransientError, notes
 from ._storage import Answer, StorageLink, open_range, open_wire_range
 from ._wire import WireResponse, interruptible, raise_mapped
 from .errors import DownloadError
@@ -38,6 +38,11 @@ from .models import Asset, DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
 
 log = logging.getLogger("gaama_async")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1048576:.1f} MiB"
+
 
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
 HASH_CHUNK = 4 * CHUNK_SIZE  # read back and hashed per trip to the pool
@@ -268,7 +273,7 @@ class RangedDownload:
                 await self._open_file(fresh=False)
                 self._state, self._segments = saved, segments
                 if resumed := self.bytes_done():
-                    log.info("resuming '%s' with %d bytes already on disk", self.label, resumed)
+                    notes.info("resuming '%s' with %s already on disk", self.label, _mib(resumed))
                     self._report("advance", resumed)
                 return saved
         self._segments = plan_segments(self.sizes, self.part_size)
@@ -311,8 +316,10 @@ class RangedDownload:
         start = segment.start + self._state.done[index]
         etag = self._state.etags.get(str(asset.id))
         await self.file.reserve(segment.file_offset + self._state.done[index], segment.stop - start)
-        _, direct = await link.current()
-        if direct:  # the API serves the bytes itself (GHES): through GitHubHTTP
+        url, direct = await link.current()
+        # The API serving the bytes itself (GHES), or a proxy in the way: through aiohttp,
+        # which speaks to proxies; storage reached directly: on a worker thread (see _wire).
+        if direct or link.http.proxy_for(url):
             async with open_range(link, (start, segment.stop), etag) as response:
                 self._check_answer(response, asset, start, segment.stop, etag)
                 await self._receive(index, response, asset)

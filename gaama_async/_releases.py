@@ -53,9 +53,10 @@ async def assets_of(ctx: Context, release: Release) -> list[Asset]:
 
 
 async def release_by_id(ctx: Context, release: Release) -> Release:
-    """``release`` read again by its id (drafts included), e.g. once it is published."""
+    """``release`` read again by its id (drafts included) right after writing it, e.g. once
+    it is published: a 404 then is GitHub's read-after-write lag, ridden out briefly."""
     what = f"release '{release.tag}'"
-    return await ctx.http.parsed(Release.from_json, "GET", release.url, what=what)
+    return await ctx.http.parsed(Release.from_json, "GET", release.url, what=what, after_write=True)
 
 
 async def published_or_none(ctx: Context, tag: str | None) -> Release | None:

@@ -47,7 +47,7 @@ def mapped_transport_errors(what: str) -> Iterator[None]:
     except aiohttp.ClientConnectorCertificateError as exc:
         raise GaamaError(
             f"TLS certificate check failed for {what} ({exc.certificate_error}); "
-            "set SSL_CERT_FILE to the CA bundle that signed it."
+            "set REQUESTS_CA_BUNDLE or SSL_CERT_FILE to the CA bundle that signed it."
         ) from exc
     except ssl.SSLCertVerificationError as exc:
         raise GaamaError(
@@ -72,8 +72,8 @@ def describe_transport_error(exc: BaseException) -> str:
         return "the server closed the connection"
     if isinstance(exc, aiohttp.ClientPayloadError | http.client.IncompleteRead):
         return "the connection broke mid-body"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = str(exc)  # words, not a class name: the CLI prints this
+    return f"the connection failed ({text})" if text else "the connection failed"
 
 
 def is_retryable_status(status: int) -> bool:

@@ -92,7 +92,9 @@ class StorageLink:
         url = self.asset.browser_download_url
         try:
             with mapped_transport_errors(f"asking GitHub's web host for '{self.asset.name}'"):
-                async with self.http.session.get(url, allow_redirects=False) as answer:
+                async with self.http.session.get(
+                    url, allow_redirects=False, **self.http.proxy_for(url)
+                ) as answer:
                     location = answer.headers.get("Location")
                     if answer.status in (302, 303, 307) and location:
                         self._url = str(answer.url.join(URL(location)))
@@ -193,7 +195,7 @@ async def open_range(
             yield response
         return
     with mapped_transport_errors(f"fetching '{name}' from storage"):
-        response = await link.http.session.get(url, headers=headers)
+        response = await link.http.session.get(url, headers=headers, **link.http.proxy_for(url))
     try:
         await _check_storage_answer(link, url, response, name)
         yield response

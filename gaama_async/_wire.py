@@ -79,13 +79,22 @@ class _Connection(http.client.HTTPConnection):
 class WirePool:
     """Idle storage connections per origin, shared by the worker threads of one client."""
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, user_agent: str) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        user_agent: str,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``context``: the one the API session verifies with (the CA bundles the environment
+        names); None: the system's store, made on first use."""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
         self._idle: dict[Origin, list[_Connection]] = {}
         self._lock = threading.Lock()
-        self._context: ssl.SSLContext | None = None
+        self._context: ssl.SSLContext | None = context
         self._closed = False
 
     def _ssl(self) -> ssl.SSLContext:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import anyio
 
 from . import _cmd_registry
+from ._cli_cache import EXAMPLES as EXAMPLES_CACHE
+from ._cli_cache import add_cache_arguments
 from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
 from ._commands import run_command
 from ._config import DEFAULT_API_URL, RepoRef
@@ -40,11 +42,22 @@ COMMON = f"""\
 
 environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_URL)
              the API base, e.g. https://HOST/api/v3 for GitHub Enterprise;
+             GAAMA_CACHE_DIR the download cache's folder (or off); GAAMA_CACHE_MAX_SIZE
+             its limit (50G); GAAMA_OFFLINE=1 downloads from the cache only;
+             HTTPS_PROXY, HTTP_PROXY, NO_PROXY a forward proxy; REQUESTS_CA_BUNDLE or
+             SSL_CERT_FILE a corporate CA bundle;
              GAAMA_DEBUG=1 prints the traceback of an unexpected error
 """
 # SIGINT (Ctrl+C) and SIGTERM cancel the command, so that cleanup (e.g. removing a
 # publish's draft) runs; the exit code is then 128 + the signal number (130, 143).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What to do after an interrupted command.
+RERUN_HINTS = {
+    "download": "; run the same command again: it resumes from what is on disk",
+    "publish": "; its draft was removed: run the same command again to publish",
+}
+# Commands that talk to no GitHub: no --api-url to check.
+LOCAL_COMMANDS = ("serve", "cache")
 EXAMPLES = {
     "gaama": """\
   gaama serve --root ./gh-data
@@ -53,6 +66,7 @@ EXAMPLES = {
   gaama ls acme/models --tag v1
   gaama rm acme/models --tag v1 'old-*.bin'
 """,
+    "cache": EXAMPLES_CACHE,
     "serve": """\
   gaama serve --root ./gh-data --token dev-token
   gaama serve --root ./gh-data --enterprise --fault 'cut@storage,after_bytes=65536'
@@ -152,17 +166,25 @@ def _command(
 
 
 def _client_arguments(
-    parser: argparse.ArgumentParser, *, json_help: str = "print JSON", tag: bool = True
+    parser: argparse.ArgumentParser,
+    *,
+    tag_help: str = "release tag (default: the latest release)",
+    json_help: str = "print JSON",
+    transfers: bool = True,
+    tag: bool = True,
 ) -> None:
+    """The options every command that talks to GitHub takes; ``transfers``: it moves files
+    (--concurrency, -q for progress); ``tag``: it takes --tag."""
     parser.add_argument("repo", metavar="OWNER/REPO", type=_repo)
     if tag:
-        parser.add_argument(
-            "--tag", help="release tag (publish: default today's date; else latest)"
-        )
+        parser.add_argument("--tag", help=tag_help)
     parser.add_argument(
         "--api-url", type=_api_url, help="API base URL (default: $GAAMA_API_URL, api.github.com)"
     )
-    parser.add_argument("--concurrency", type=_at_least_one, default=8, help="transfers in flight")
+    if transfers:
+        parser.add_argument(
+            "--concurrency", type=_at_least_one, default=8, help="transfers in flight"
+        )
     parser.add_argument(
         "--retries",
         type=_at_least_one,
@@ -179,7 +201,10 @@ def _client_arguments(
     )
     parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress output and no warnings"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress output and no warnings" if transfers else "no warnings",
     )
     # SUPPRESS: a command without -v must not reset the global -v
     parser.add_argument(
@@ -215,7 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
 
     publish = _command(commands, "publish", "upload files as assets of a release")
-    _client_arguments(publish, json_help="print the release as JSON")
+    _client_arguments(
+        publish,
+        tag_help="release tag to create or add to (default: today's date, YYYY.MM.DD)",
+        json_help="print the release as JSON",
+    )
     publish.add_argument("files", nargs="*", metavar="FILE")
     publish.add_argument(
         "--finish", action="store_true", help="publish the tag's kept draft, checked first"
@@ -228,25 +257,52 @@ def build_parser() -> argparse.ArgumentParser:
     _dry_run_argument(publish)
 
     download = _command(commands, "download", "download a release's assets, verified")
-    _client_arguments(download, json_help="print the downloaded paths as JSON")
+    _client_arguments(
+        download,
+        tag_help="release tag to download (default: the latest release)",
+        json_help="print the downloaded files as JSON",
+    )
     download.add_argument("--dir", default=".", help="target directory (default: .)")
     _selection_arguments(download)
     download.add_argument(
         "--extract-zips", action="store_true", help="also unpack .zip assets (safely)"
     )
+    download.add_argument(
+        "--no-cache", action="store_true", help="neither place from nor add to the cache"
+    )
+    download.add_argument(
+        "--offline",
+        action="store_true",
+        help="from the cache only, asking GitHub nothing (as GAAMA_OFFLINE=1)",
+    )
     _dry_run_argument(download)
 
     listing = _command(commands, "ls", "list a release's assets")
-    _client_arguments(listing)
+    _client_arguments(
+        listing, tag_help="release tag to list (default: the latest release)", transfers=False
+    )
+    listing.add_argument(
+        "--offline",
+        action="store_true",
+        help="ask GitHub nothing: list what --dir holds, verified (as GAAMA_OFFLINE=1)",
+    )
+    listing.add_argument("--dir", help="with --offline: the download folder to list")
 
     remove = _command(commands, "rm", "delete assets (by name or glob) or a whole release")
-    _client_arguments(remove, json_help="print what was deleted as JSON")
+    _client_arguments(
+        remove,
+        tag_help="release tag to delete from (required)",
+        json_help="print what was deleted as JSON",
+        transfers=False,
+    )
     remove.add_argument("patterns", nargs="*", metavar="NAME", help="file names or globs")
     _selection_arguments(remove)
     remove.add_argument("--release", action="store_true", help="delete the whole release")
     remove.add_argument("--draft", action="store_true", help="delete the tag's kept drafts")
     _dry_run_argument(remove)
     _cmd_registry.add_parsers(commands, _command, _client_arguments)
+
+    add_cache_arguments(_command(commands, "cache", "look after the download cache"))
     return parser
 
 
@@ -255,10 +311,10 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     args, extra = parser.parse_known_args(argv)
     # (publish's FILE... too, now that --finish lets it be empty)
     if extra and (args.command not in ("rm", "publish") or any(e.startswith("-") for e in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "publish":
         args.files += extra
-    if args.command != "serve" and args.api_url is None:
+    if args.command not in LOCAL_COMMANDS and args.api_url is None:
         _check_api_url_from_environment(parser)
     if args.command == "publish" and (args.finish and args.tag is None):
         parser.error("publish --finish needs --tag")
@@ -267,12 +323,22 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     if args.command != "rm":
         return args
     args.patterns += extra
+    remove = _subparser(parser, "rm")
     if args.tag is None:
-        parser.error("rm needs --tag")
+        remove.error("rm needs --tag")
     wanted = args.patterns + (args.include or [])
     if (args.release or args.draft) == bool(wanted) or (args.release and args.draft):
-        parser.error("rm needs either NAME/--include patterns, --release or --draft")
+        remove.error("rm needs either NAME/--include patterns, --release or --draft")
     return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``, so its usage errors point at its own help."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser
 
 
 def _check_api_url_from_environment(parser: argparse.ArgumentParser) -> None:
@@ -286,7 +352,7 @@ def _check_api_url_from_environment(parser: argparse.ArgumentParser) -> None:
 
 def _api_url_in_use(args: argparse.Namespace) -> str | None:
     """The API base the client used, resolved as ``GaAMA`` resolves it."""
-    if args.command == "serve":
+    if args.command in LOCAL_COMMANDS:
         return None
     found = args.api_url or os.environ.get("GAAMA_API_URL") or os.environ.get("GITHUB_API_URL")
     return str(found or DEFAULT_API_URL).rstrip("/")
@@ -296,8 +362,20 @@ def _scene(args: argparse.Namespace) -> Scene:
     """What a message may name: the API in use, the folder written into, the address."""
     if args.command == "serve":
         return Scene(folder=str(args.root), flag="--root", address=f"{args.host}:{args.port}")
+    if args.command == "cache":
+        return Scene()
     folder = args.dir if args.command in ("download", "verify") else None
-    return Scene(api_url=_api_url_in_use(args), folder=folder, flag=folder and "--dir")
+    return Scene(
+        api_url=_api_url_in_use(args),
+        folder=folder,
+        flag=folder and "--dir",
+        token_variable=_token_variable(),
+    )
+
+
+def _token_variable() -> str | None:
+    """The variable the token came from, as ``GaAMA`` picks it (GITHUB_TOKEN first)."""
+    return next((name for name in ("GITHUB_TOKEN", "GH_TOKEN") if os.environ.get(name)), None)
 
 
 def _secrets() -> list[str]:
@@ -326,9 +404,9 @@ async def _cancel_on_signal(scope: anyio.CancelScope, stopped: list[int]) -> Non
             return
 
 
-def _stopped_by(number: int) -> int:
+def _stopped_by(number: int, hint: str = "") -> int:
     name = signal.Signals(number).name
-    print(f"gaama: error: interrupted by {name}", file=sys.stderr)
+    print(f"gaama: error: interrupted by {name}{hint}", file=sys.stderr)
     return 128 + number
 
 
@@ -357,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     level = logging.INFO if args.verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="gaama: %(message)s")
+    if args.command in ("publish", "download") and not quiet:
+        # retries and resumes, so progress never freezes without a word
+        logging.getLogger("gaama_async.notes").setLevel(logging.INFO)
     stopped: list[int] = []
     code = 0
     try:
@@ -367,7 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(innermost(error), BrokenPipeError):
             return _reader_went_away()
         code = _report(error, args, debug=debug)
-    return _stopped_by(stopped[0]) if stopped else code
+    if stopped and args.command == "serve" and code == 0:
+        return 0  # Ctrl+C or SIGTERM is how a server is meant to stop
+    return _stopped_by(stopped[0], RERUN_HINTS.get(args.command, "")) if stopped else code
 
 
 def _reader_went_away() -> int:

@@ -38,7 +38,14 @@ from ._config import (
     Timeouts,
 )
 from ._context import Context
-from ._downloading import DownloadRequest, download_offline, download_release, offline_from_env
+from ._downloading import (
+    DownloadPlan,
+    DownloadRequest,
+    download_offline,
+    download_release,
+    offline_from_env,
+    plan_release_download,
+)
 from ._drafts import DEFAULT_LEASE
 from ._http import GitHubHTTP, auth_header
 from ._listing import list_aliases, list_versions
@@ -458,6 +465,20 @@ class GaAMA:
         if self.offline:
             return await download_offline(self._ctx, self.cache, request)
         return await download_release(self._ctx, self.cache, request)
+
+    async def plan_download(
+        self,
+        tag: str | None = None,
+        path: str | os.PathLike[str] = ".",
+        *,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+    ) -> DownloadPlan:
+        """What ``download`` would do, decided by the same planning, writing nothing: the
+        files it would fetch, those already present in ``path`` (verified), the empty ones
+        and any it would refuse (a dry run)."""
+        request = DownloadRequest(tag, Path(path), include, exclude)
+        return await plan_release_download(self._ctx, request)
 
     async def download_many(self, specs: Iterable[DownloadSpec]) -> list[list[Path]]:
         """Download several releases at once, of this repository or others.

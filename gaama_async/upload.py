@@ -34,6 +34,8 @@ class UploadSource:
     path: Path | None = None
     data: bytes | None = None
     offset: int = 0
+    #: The file a part belongs to (for progress), when this is one part of a split file.
+    file: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -85,7 +87,10 @@ class _HashingBody:
             self.sent += len(chunk)
             self.furthest = max(self.furthest, self.sent)
             if self.progress:
-                self.progress(ProgressEvent("advance", "upload", self.source.name, 0, len(chunk)))
+                self.progress(
+                    ProgressEvent("advance", "upload", self.source.name, 0, len(chunk),
+                                  self.source.file)
+                )  # fmt: skip
             yield chunk
 
 
@@ -116,7 +121,7 @@ async def upload_asset(
     what = f"upload of '{source.name}' to release '{release.tag}'"
     http.trust(release.upload_base)
     if progress:
-        progress(ProgressEvent("start", "upload", source.name, source.size))
+        progress(ProgressEvent("start", "upload", source.name, source.size, file=source.file))
     async with _HashingBody(source, progress) as body:
         attempt = _UploadAttempt(http, release, source, name, body, what)
         sha256, asset = await http.retry.run(
@@ -126,7 +131,7 @@ async def upload_asset(
             advice="publish again",
         )
     if progress:
-        progress(ProgressEvent("done", "upload", source.name, source.size))
+        progress(ProgressEvent("done", "upload", source.name, source.size, file=source.file))
     return asset, sha256
 
 
@@ -154,7 +159,10 @@ class _UploadAttempt:
         if self.sent_before:
             progress = self.body.progress
             if progress and self.body.sent:
-                progress(ProgressEvent("retry", "upload", self.source.name, 0, self.body.sent))
+                progress(
+                    ProgressEvent("retry", "upload", self.source.name, 0, self.body.sent,
+                                  self.source.file)
+                )  # fmt: skip
             found = await _recover_after_failure(self.http, self.release, self.name)
             if found is not None:
                 sha256 = await _source_sha256(self.source)

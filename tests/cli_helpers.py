@@ -21,6 +21,8 @@ from pathlib import Path
 
 import aiohttp
 import anyio
+from anyio.abc import Process
+from anyio.streams.text import TextReceiveStream
 from helpers import REPO, TOKEN
 
 GAAMA = [sys.executable, "-m", "gaama_async"]
@@ -137,3 +139,15 @@ def in_private_mount(setup: str, folder: Path) -> list[str]:
     """A prefix that runs a command in its own mount namespace after ``setup`` (a shell
     command that may use "$0" for ``folder``); the mount vanishes with the process."""
     return ["unshare", "--mount", "sh", "-c", f'{setup} && exec "$@"', str(folder)]
+
+
+async def serve_lines_until_ready(process: Process) -> list[str]:
+    """stdout lines of ``gaama serve`` up to its "Press Ctrl+C" line."""
+    assert process.stdout is not None
+    text = ""
+    with anyio.fail_after(30):
+        async for chunk in TextReceiveStream(process.stdout):
+            text += chunk
+            if "Press Ctrl+C" in text:
+                return text.splitlines()
+    raise AssertionError(f"gaama serve ended early: {text}")

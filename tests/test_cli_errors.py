@@ -108,7 +108,10 @@ async def test_2_bad_usage_is_refused_before_any_request(
     [
         (["ls", REPO, "--api-url", "http://"], "argument --api-url: 'http://' names no host"),
         (["ls", REPO, "--api-url", "ftp://h"], "'ftp://h' is not an http:// or https:// URL"),
-        (["ls", REPO, "--concurrency", "0"], "argument --concurrency: must be at least 1, got 0"),
+        (
+            ["download", REPO, "--concurrency", "0"],
+            "argument --concurrency: must be at least 1, got 0",
+        ),
         (["ls", REPO, "--retries", "x"], "argument --retries: 'x' is not a whole number"),
         (["ls", REPO, "--max-wait", "nan"], "argument --max-wait: must be 0 or more, got nan"),
         (["ls", "acme"], "argument OWNER/REPO: 'acme' is not OWNER/REPO"),

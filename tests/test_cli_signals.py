@@ -59,6 +59,9 @@ async def test_a_stop_signal_during_publish_removes_the_draft(
             assert await process.wait() == code
             err = await _read_all(process.stderr)
 
-    assert err == f"gaama: error: interrupted by {stop.name}\n"
+    assert err == (
+        f"gaama: error: interrupted by {stop.name}; its draft was removed: "
+        "run the same command again to publish\n"
+    )
     assert server.counters.requests["api.create_release"] == 1  # the draft was made
     assert await releases_on(server.api_url) == []  # and removed

@@ -10,17 +10,15 @@ one part of the release workflow and checks both gh's exit code and what the ser
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import pytest
+from debian import debian_tool
 from helpers import TOKEN
 
 from gaama_async.server import ReleaseServer, ServerConfig
@@ -31,21 +29,9 @@ OWNER, NAME = "octo", "models"
 REPO = f"{OWNER}/{NAME}"
 
 
-@functools.cache
 def gh_binary() -> str | None:
-    """``gh``, installed from Debian first if it is missing and we may install packages."""
-    found = shutil.which("gh")
-    if found or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "install", "-y", "-q", "gh"], ["apt-get", "update", "-q"]):
-        subprocess.run(command, env=env, capture_output=True, check=False, timeout=600)
-        if shutil.which("gh"):
-            break
-    else:
-        subprocess.run(["apt-get", "install", "-y", "-q", "gh"], env=env,
-                       capture_output=True, check=False, timeout=600)  # fmt: skip
-    return shutil.which("gh")
+    """``gh``, installed from Debian by the setup when missing."""
+    return debian_tool("gh")
 
 
 @dataclass

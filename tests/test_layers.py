@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
         [
             "errors", "_version", "progress", "_config", "_names", "_filenames", "_ranges",
             "models", "manifest", "_resume", "_plan", "_removal", "_ratelimit", "_retry",
-            "_concurrency", "_aliasdoc", "_draftcheck", "_verifyplan",
+            "_concurrency", "_aliasdoc", "_draftcheck", "_verifyplan", "_netenv",
         ],
         0,
     ),
@@ -41,8 +41,8 @@ LAYERS: dict[str, int] = {
     # 5: programs on top of the facade
     **dict.fromkeys(
         [
-            "cli", "_cli_errors", "_commands", "_cmd_registry", "_console", "demo",
-            "__main__", "testing",
+            "cli", "_cli_cache", "_cli_errors", "_cli_listing", "_commands", "_cmd_registry",
+            "_console", "demo", "__main__", "testing",
         ],
         5,
     ),

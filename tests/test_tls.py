@@ -11,9 +11,7 @@ from pathlib import Path
 import aiohttp
 import anyio
 import pytest
-from anyio.abc import Process
-from anyio.streams.text import TextReceiveStream
-from cli_helpers import GAAMA, cli_env, run_gaama
+from cli_helpers import GAAMA, cli_env, run_gaama, serve_lines_until_ready
 from helpers import REPO, TOKEN, sha256_file, write_random
 
 from gaama_async.server import ReleaseServer, ServerConfig
@@ -114,7 +112,7 @@ async def test_gaama_serve_tls_enterprise_on_localhost_prints_the_ca_to_trust(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     async with await anyio.open_process(command, env=env) as serving:
         try:
-            lines = await _lines_until_ready(serving)
+            lines = await serve_lines_until_ready(serving)
             exported = [line.split("=", 1)[1] for line in lines if "SSL_CERT_FILE=" in line]
             assert len(exported) == 1 and exported[0].endswith(".pem")
             base = f"https://localhost:{port}"
@@ -130,15 +128,3 @@ async def test_gaama_serve_tls_enterprise_on_localhost_prints_the_ca_to_trust(
             serving.send_signal(signal.SIGINT)
             with anyio.fail_after(20):
                 await serving.wait()
-
-
-async def _lines_until_ready(process: Process) -> list[str]:
-    """stdout lines of ``gaama serve`` up to its "Press Ctrl+C" line."""
-    assert process.stdout is not None
-    text = ""
-    with anyio.fail_after(30):
-        async for chunk in TextReceiveStream(process.stdout):
-            text += chunk
-            if "Press Ctrl+C" in text:
-                return text.splitlines()
-    raise AssertionError(f"gaama serve ended early: {text}")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .._names import normalize_asset_name
 from .immutable import refuse_asset_change, refuse_burnt_tag, refuse_release_change
+from .lag import Kind
 from .notes import generate_notes, previous_tag, web_repo_url, with_given_body
 from .pagination import choose_page, link_header
 from .render import (
@@ -51,20 +52,41 @@ def _login(request: web.Request) -> str:
     return caller.login
 
 
-def _release(request: web.Request, repo: Repo) -> Release:
-    """The release in the path; drafts are hidden from callers without push access."""
-    release = services(request).store.release(repo, int(request.match_info["release_id"]))
+def _lagging(svc: Services, kind: Kind, ident: int, asset: str | None = None) -> bool:
+    """Whether the object was written too recently to be seen (spec 9.3; counted)."""
+    if not svc.lag.lagging(kind, ident, svc.config.read_after_write_lag):
+        return False
+    svc.counters.fault_hit("lag", asset)
+    return True
+
+
+def _release(request: web.Request, repo: Repo, *, lag: bool = True) -> Release:
+    """The release in the path; drafts are hidden from callers without push access, and
+    (``lag``) a release written a moment ago may not be seen yet."""
+    svc = services(request)
+    release = svc.store.release(repo, int(request.match_info["release_id"]))
     if release is None or (release.draft and not _has_push(request)):
+        raise not_found()
+    if lag and _lagging(svc, "release", release.id):
         raise not_found()
     return release
 
 
-def _asset(request: web.Request, repo: Repo) -> Asset:
+def _asset(request: web.Request, repo: Repo, *, lag: bool = True) -> Asset:
     svc = services(request)
     asset = svc.store.asset(repo, int(request.match_info["asset_id"]))
     if asset is None or (svc.store.release_of(asset).draft and not _has_push(request)):
         raise not_found()
+    if lag and _lagging(svc, "asset", asset.id, asset.name):
+        raise not_found()
     return asset
+
+
+def _seen(svc: Services, release: Release | None) -> Release:
+    """A release found by tag or as latest, unless missing or too fresh to be seen."""
+    if release is None or _lagging(svc, "release", release.id):
+        raise not_found()
+    return release
 
 
 def _release_response(
@@ -124,6 +146,7 @@ async def create_release(request: web.Request) -> web.StreamResponse:
     if not release.draft:
         svc.store.ensure_tag(repo, release.tag_name)  # publishing makes the tag if missing
         _lock_if_immutable(svc, release)
+    svc.lag.wrote("release", release.id)
     return _release_response(request, repo, release, status=201)
 
 
@@ -140,6 +163,7 @@ async def list_releases(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     repo = repo_in_path(request)
     releases = [r for r in svc.store.releases(repo) if not r.draft or _has_push(request)]
+    releases = [r for r in releases if not _lagging(svc, "release", r.id)]
     page = choose_page(request.query, len(releases))
     origins = request_origins(request)
     data = [release_json(svc.store, origins, repo, r) for r in page.slice(releases)]
@@ -159,9 +183,7 @@ async def get_release_by_tag(request: web.Request) -> web.StreamResponse:
     """GET/HEAD .../releases/tags/{tag}: published releases only, drafts are 404."""
     svc = services(request)
     repo = repo_in_path(request)
-    release = svc.store.published_by_tag(repo, request.match_info["tag"])
-    if release is None:
-        raise not_found()
+    release = _seen(svc, svc.store.published_by_tag(repo, request.match_info["tag"]))
     return _release_response(request, repo, release)
 
 
@@ -170,10 +192,7 @@ async def latest_release(request: web.Request) -> web.StreamResponse:
     """GET .../releases/latest: newest non-draft, non-prerelease release, or 404."""
     svc = services(request)
     repo = repo_in_path(request)
-    release = svc.store.latest(repo)
-    if release is None:
-        raise not_found()
-    return _release_response(request, repo, release)
+    return _release_response(request, repo, _seen(svc, svc.store.latest(repo)))
 
 
 @named("api.update_release")
@@ -208,6 +227,7 @@ async def update_release(request: web.Request) -> web.StreamResponse:
     if publishing:
         _lock_if_immutable(svc, release)
     svc.store.touch(release)
+    svc.lag.wrote("release", release.id)
     return _release_response(request, repo, release)
 
 
@@ -216,7 +236,7 @@ async def delete_release(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/{id}: 204, assets go too, the tag stays."""
     svc = services(request)
     repo = repo_in_path(request)
-    svc.store.delete_release(_release(request, repo))
+    svc.store.delete_release(_release(request, repo, lag=False))
     return web.Response(status=204)
 
 
@@ -280,6 +300,7 @@ async def update_asset(request: web.Request) -> web.StreamResponse:
     if "label" in fields:
         asset.label = fields["label"]
     svc.store.touch_asset(asset)
+    svc.lag.wrote("asset", asset.id)
     return _asset_response(request, repo, asset)
 
 
@@ -288,7 +309,7 @@ async def delete_asset(request: web.Request) -> web.StreamResponse:
     """DELETE .../releases/assets/{id}: 204 (starters too)."""
     svc = services(request)
     repo = repo_in_path(request)
-    asset = _asset(request, repo)
+    asset = _asset(request, repo, lag=False)
     refuse_asset_change(svc.store.release_of(asset))
     svc.store.delete_asset(asset)
     return web.Response(status=204)

@@ -97,6 +97,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument(
+        "--read-after-write-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a release or asset just written is not found for this long (GitHub's lag)",
+    )
+    parser.add_argument(
         "--bandwidth", type=float, default=None, help="bytes/second per download connection"
     )
     parser.add_argument(
@@ -175,6 +182,7 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         rate_limits=None if ns.rate_limit is None else True,
         rate_limit=5000 if ns.rate_limit is None else ns.rate_limit,
         latency=ns.latency,
+        read_after_write_lag=ns.read_after_write_lag,
         bandwidth=ns.bandwidth,
         api_port=ns.port,
     )

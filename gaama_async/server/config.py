@@ -67,6 +67,8 @@ class ServerConfig:
     secondary_retry_after: float | None = 60.0
     max_concurrent_requests: int = 100
     latency: float = 0.0
+    # Seconds a release or asset just written stays "not found" to reads (spec 9.3; ``lag``).
+    read_after_write_lag: float = 0.0
     # Seconds the server's wall clock is ahead of real time (negative: behind); see ``clock``.
     clock_offset: float = 0.0
     bandwidth: float | None = None

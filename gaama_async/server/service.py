@@ -17,6 +17,7 @@ from .clock import wall_time
 from .config import ServerConfig
 from .counters import Counters
 from .faults import Fault, FaultSet
+from .lag import WriteLag
 from .public import OriginName, Origins, RequestFacts
 from .public import request_origins as decide_origins
 from .ratelimit import Budget, PrimaryLimits, SecondaryLimits
@@ -82,6 +83,7 @@ class Services:
     # Where each origin is bound; answers name the origins ``request_origins`` decides.
     bound: Origins = field(default_factory=lambda: Origins("", "", "", ""))
     blob_versions: BlobVersions = field(default_factory=BlobVersions)
+    lag: WriteLag = field(default_factory=WriteLag)
     in_flight: int = 0
     # Set while the server stops, so answers a fault holds back give up instead of
     # keeping the shutdown waiting.

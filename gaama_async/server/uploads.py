@@ -245,6 +245,7 @@ async def _store_upload(
         uploader=request[CALLER].login,
         blob=blob,
     )
+    svc.lag.wrote("asset", asset.id)
     data = asset_json(svc.store, request_origins(request), repo, asset)
     # As recorded: a weak ETag and Last-Modified, but no Location and no rate headers.
     headers = {"ETag": f'W/"{sha256}"', "Last-Modified": http_date(asset.updated_at)}
