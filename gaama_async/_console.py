@@ -5,11 +5,14 @@ rich is imported only when the stream is a terminal, so scripts and pipes never 
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TYPE_CHECKING, TextIO
 
 from .manifest import MANIFEST_NAME
 from .progress import ProgressEvent
+
+NOTES_LOGGER = "gaama_async.notes"  # retries and resumes (``_retry.notes``)
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -59,6 +62,27 @@ def _live_bars(stream: TextIO, refresh_per_second: float) -> Progress:
     )
 
 
+class _NotesAboveBars(logging.Handler):
+    """While the bars are live, the notes (retries, resumes) are printed above them through
+    rich; written straight to stderr, the next redraw would wipe them off the screen."""
+
+    def __init__(self, bars: Progress) -> None:
+        super().__init__()
+        self._bars = bars
+        self._logger = logging.getLogger(NOTES_LOGGER)
+        self._propagated = self._logger.propagate
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._bars.console.print(f"gaama: {record.getMessage()}", markup=False, highlight=False)
+
+    def close(self) -> None:
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagated
+        super().close()
+
+
 class ConsoleProgress:
     """Turns ``ProgressEvent``s into progress on ``stream`` (default stderr).
 
@@ -82,6 +106,7 @@ class ConsoleProgress:
         self.direction = "download"
         self.present: list[int] = []
         self.cached: list[int] = []
+        self._notes: _NotesAboveBars | None = None
 
     @property
     def files_total(self) -> int:
@@ -116,6 +141,7 @@ class ConsoleProgress:
     def _show(self, bars: Progress, event: ProgressEvent) -> None:
         if self._total is None:
             bars.start()
+            self._notes = _NotesAboveBars(bars)
             self._total = bars.add_task("", total=0)
         key = (event.direction, event.name)
         if event.kind == "start":
@@ -151,5 +177,8 @@ class ConsoleProgress:
         """Stop the live display, leaving the total row on screen; then the summary line."""
         if self._bars is not None and self._total is not None:
             self._bars.stop()
+        if self._notes is not None:
+            self._notes.close()
+            self._notes = None
         if summary:
             self._line(self.summary())
