@@ -26,6 +26,7 @@ parse errors (graphql-core's, not GitHub's).
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from .service import (
     json_response,
     known_repo,
     named,
+    now,
     read_json_object,
     request_origins,
     services,
@@ -286,7 +288,7 @@ class _Query:
     def rateLimit(self, _info: Any) -> JSON:
         svc, caller = self._view.svc, self._view.request[CALLER]
         budget = svc.primary.budget(
-            caller.rate_key, svc.config.rate_limit, svc.config.rate_limit_window, 0.0
+            caller.rate_key, svc.config.rate_limit, svc.config.rate_limit_window, now()
         )
         return {
             "limit": budget.limit,
@@ -298,8 +300,6 @@ class _Query:
 
 
 def _iso(epoch: float) -> str:
-    import time
-
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 

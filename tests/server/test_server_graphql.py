@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,14 @@ async def test_the_enterprise_layout_answers_at_api_graphql(
     async with session.post(f"{base}/api/v3/nothing-here") as response:
         assert response.status == 404
         assert (await response.json())["message"] == "Not Found"  # JSON, not aiohttp's text
+
+
+async def test_rate_limit_reports_the_callers_live_window(
+    server: ReleaseServer, session: aiohttp.ClientSession
+) -> None:
+    query = {"query": "{ rateLimit { limit remaining resetAt } }"}
+    limit = (await _ask(session, f"{server.api_url}/graphql", query))["data"]["rateLimit"]
+    assert limit["limit"] == 5000 and 0 < limit["remaining"] <= 5000
+    assert (
+        int(limit["resetAt"][:4]) >= time.gmtime().tm_year
+    )  # the window this request was charged to
