@@ -4,6 +4,8 @@ pure planners import no I/O module. README's Layout names the same layers."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,17 @@ def test_pure_modules_import_no_io(module: str) -> None:
 def test_only_the_retry_policy_counts_tries() -> None:
     users = [m for m in _modules() if "tenacity" in _imports(m)[1]]
     assert users == ["_retry"]
+
+
+def test_the_cli_starts_without_the_server() -> None:
+    """Every ``gaama`` command builds the whole parser, ``serve``'s flags included; the server
+    app (aiohttp's server, graphql-core: 0.3 s of imports) must load only for ``serve``."""
+    code = (
+        "import sys; from gaama_async.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('gaama_async.server.app', "
+        "'graphql', 'aiohttp.web'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

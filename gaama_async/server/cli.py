@@ -7,12 +7,15 @@ import asyncio
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .app import ReleaseServer
 from .config import DEFAULT_MAX_ASSET_SIZE, ServerConfig
 from .faults import Fault, FaultAction, parse_fault
 from .listen import spreads_over_loopback
+
+if TYPE_CHECKING:
+    from .app import ReleaseServer
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,6 +226,8 @@ async def serve_until_stopped(
     The token is printed because the user chose it (or we generated it for them); nothing
     else in gaama ever prints a token.
     """
+    from .app import ReleaseServer  # here, not at the top: see the package's __getattr__
+
     async with ReleaseServer(config) as server:
         server.faults.seed(seed)
         for fault in faults:
