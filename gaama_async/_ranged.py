@@ -13,6 +13,7 @@ others, and the pass then fails as a whole, to be retried by the caller's one re
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import hashlib
 import logging
@@ -22,17 +23,24 @@ from functools import partial
 
 import aiohttp
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from ._concurrency import first_error
 from ._files import CHUNK_SIZE, ResumableFile, in_pool
 from ._http import GitHubHTTP
-from ._ranges import Segment, partial_answer_matches, plan_segments, written_prefix
+from ._ranges import Segment, partial_answer_matches, plan_segments, range_request_headers
 from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
 from ._retry import Corrupt, TransientError, notes
-from ._storage import Answer, StorageLink, open_range, open_wire_range
-from ._wire import WireResponse, interruptible, raise_mapped
+from ._storage import (
+    Answer,
+    StorageLink,
+    open_range,
+    refuse_wire_answer,
+    wire_answer_has_bytes,
+)
+from ._wire import WireCall, WireResponse, on_wire, open_blocking
 from .errors import DownloadError
 from .models import Asset, DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
@@ -46,10 +54,10 @@ def _mib(size: int) -> str:
 
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
 HASH_CHUNK = 4 * CHUNK_SIZE  # read back and hashed per trip to the pool
-# Written but unhashed bytes past which receiving threads stop to hash (see _FrontierHasher).
-MAX_HASH_LAG = 8 * CHUNK_SIZE
-# Bytes a worker thread moves from socket to file per trip (then progress is accounted).
-RECEIVE_BATCH = 2 * CHUNK_SIZE
+# Written but unhashed bytes past which receiving threads queue to hash (see _FrontierHasher).
+# Measured on loopback, 1 GiB: at 8 MiB the sixteen threads spent 19 thread-seconds queued,
+# a core idle while one hashed; with no limit 670 MiB were left to hash after the last byte.
+MAX_HASH_LAG = 32 * CHUNK_SIZE
 # Received bytes are written once this much has arrived on a connection: memory stays at
 # about this much per connection, and a killed run loses at most this much per range.
 WRITE_BATCH = CHUNK_SIZE // 2
@@ -66,12 +74,12 @@ class RangesIgnored(Exception):
 class _FrontierHasher:
     """Hashes the file from its start as far as it is written, per piece and whole.
 
-    sha256 is sequential, so one hasher follows the written prefix (``frontier``, set by the
-    event loop as ranges land). Profiling showed that a hasher on a thread of its own starves
-    while sixteen receiving threads share two cores, and then hashes most of the file after
-    the last byte arrived. So whoever has the CPU hashes: the ``run`` task, and every
-    receiving thread after each buffer it writes (``hash_some(wait=False)``), one at a time
-    under a lock, from the page cache: hashing keeps pace with receiving.
+    sha256 is sequential, so one hasher follows the written prefix (``frontier``), which
+    whoever wrote bytes moves forward (``note_written``, any thread). Profiling showed that a
+    hasher on a thread of its own starves while sixteen receiving threads share two cores,
+    and then hashes most of the file after the last byte arrived. So whoever has the CPU
+    hashes: every thread after each buffer it writes (``keep_pace``), one at a time under a
+    lock, from the page cache; what is left when the last range lands, ``catch_up`` hashes.
     """
 
     def __init__(self, file: ResumableFile, sizes: list[int]) -> None:
@@ -82,21 +90,29 @@ class _FrontierHasher:
         self.whole = hashlib.sha256()
         self.pieces = [hashlib.sha256() for _ in sizes] if len(sizes) > 1 else [self.whole]
         self.position = 0
-        self.frontier = 0  # written prefix, published by the event loop
+        self.frontier = 0  # the written prefix: bytes [0, frontier) are on disk
         self._lock = threading.Lock()
-        self._buffer = memoryview(bytearray(HASH_CHUNK))  # only used under the lock
-        self._wake = anyio.Event()
-        self._stopped = False
+        self._frontier_lock = threading.Lock()
+        self._segments: list[Segment] = []
+        self._done: list[int] = []
+        self._lowest = 0  # the first segment not yet fully written
 
-    def advance_to(self, frontier: int) -> None:
-        """The written prefix now ends at ``frontier``."""
-        self.frontier = frontier
-        self._wake.set()
+    def follow(self, segments: list[Segment], done: list[int]) -> None:
+        """Track the written prefix of ``segments``, of which ``done[i]`` bytes are written
+        (the list is the resume record's, updated in place by the writers)."""
+        self._segments, self._done, self._lowest = segments, done, 0
+        self.note_written()
 
-    def stop(self) -> None:
-        """End ``run`` at its next wake-up: the pass failed, the frontier will not move."""
-        self._stopped = True
-        self._wake.set()
+    def note_written(self) -> None:
+        """Any thread, after raising a ``done`` count: move the frontier past what is written
+        (amortised O(1): the first unfinished segment only moves forward)."""
+        with self._frontier_lock:
+            segments, done, index = self._segments, self._done, self._lowest
+            while index < len(segments) and done[index] >= segments[index].length:
+                index += 1
+            self._lowest = index
+            at_end = index == len(segments)
+            self.frontier = self.size if at_end else segments[index].file_offset + done[index]
 
     def _feed_at(self, position: int) -> Callable[[memoryview], None]:
         def feed(data: memoryview) -> None:
@@ -121,9 +137,7 @@ class _FrontierHasher:
             length = min(self.frontier - self.position, HASH_CHUNK)
             if length <= 0:
                 return 0
-            view = self._buffer[:length]
-            read = self.file.read_into(view, self.position)
-            self._feed_at(self.position)(view[:read])
+            read = self.file.feed_range(self.position, length, self._feed_at(self.position))
             if read == 0:
                 raise DownloadError(f"'{self.file.path}' is shorter than what was written.")
             self.position += read
@@ -137,17 +151,10 @@ class _FrontierHasher:
         receivers pause, and the hashing gets the CPU it needs to keep up)."""
         self.hash_some(wait=self.frontier - self.position > MAX_HASH_LAG)
 
-    async def run(self) -> None:
-        """Hash up to the frontier until the whole file is hashed or ``stop`` is called."""
-        self._stopped = False
-        while self.position < self.size and not self._stopped:
-            if self.frontier <= self.position:
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                continue
-            # Shielded: a read fed to the hasher must also advance the position.
-            with anyio.CancelScope(shield=True):
-                await in_pool(partial(self.hash_some, wait=True))
+    def catch_up(self) -> None:
+        """Blocking: hash all of the written prefix that is not hashed yet."""
+        while self.hash_some(wait=True):
+            pass
 
     def digests(self) -> tuple[str, list[str]]:
         return self.whole.hexdigest(), [h.hexdigest() for h in self.pieces]
@@ -184,6 +191,8 @@ class RangedDownload:
         self._hasher = _FrontierHasher(file, self.sizes)
         self._unsaved = 0
         self._saving = False
+        self._group: anyio.abc.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Save progress every 1% of the file (within 256 KiB..4 MiB): a killed run then
         # re-fetches little more than what was still in flight.
         self._checkpoint_every = min(CHECKPOINT_BYTES, max(CHUNK_SIZE // 4, sum(self.sizes) // 100))
@@ -228,22 +237,20 @@ class RangedDownload:
     async def _one_pass(self, state: ResumeState) -> list[TransientError]:
         failures: list[TransientError] = []
         missing = [i for i, s in enumerate(self._segments) if state.done[i] < s.length]
+        self._hasher.follow(self._segments, state.done)
+        self._loop = asyncio.get_running_loop()
         try:
             async with anyio.create_task_group() as group:
-                self._hasher.advance_to(self._frontier())
-                group.start_soon(self._hasher.run)
-                async with anyio.create_task_group() as fetchers:
-                    for index in missing:
-                        fetchers.start_soon(self._fetch, index, failures)
-                if failures:
-                    self._hasher.stop()
+                self._group = group  # where checkpoints are saved meanwhile
+                for index in missing:
+                    group.start_soon(self._fetch, index, failures)
         except BaseExceptionGroup as errors:
             raise first_error(errors) from None
+        finally:
+            self._group = None
+        if not failures:  # the rest of the hash, after the last range landed
+            await in_pool(self._hasher.catch_up)
         return failures
-
-    def _frontier(self) -> int:
-        assert self._state is not None
-        return written_prefix(self._segments, self._state.done)
 
     def _digests_match(self) -> bool:
         whole, pieces = self._hasher.digests()
@@ -324,9 +331,10 @@ class RangedDownload:
                 self._check_answer(response, asset, start, segment.stop, etag)
                 await self._receive(index, response, asset)
         else:
-            async with open_wire_range(link, (start, segment.stop), etag) as wire:
-                self._check_answer(wire, asset, start, segment.stop, etag)
-                await self._receive_on_thread(index, wire, asset)
+            what = f"downloading '{asset.name}'"
+            unread = await on_wire(partial(self._range_on_thread, index, url, etag), url, what)
+            if unread is not None:
+                await refuse_wire_answer(link, url, unread)
         if self._state.done[index] < segment.length:
             raise TransientError(f"storage sent a short range of '{asset.name}'")
 
@@ -346,28 +354,36 @@ class RangedDownload:
             raise
         await self._write(index, pending, size)
 
-    async def _receive_on_thread(self, index: int, wire: WireResponse, asset: Asset) -> None:
-        """Move the body from socket to file on a worker thread, a batch per trip, and account
-        for each batch here (progress, hasher, checkpoints) as ``_write`` does."""
+    def _range_on_thread(
+        self, index: int, url: str, etag: str | None, call: WireCall
+    ) -> WireResponse | None:
+        """Blocking, on a worker thread: ask storage for the rest of segment ``index``, check
+        the answer, and move its body from socket to file, accounting for each buffer here
+        (``_written_on_thread``): the event loop hears only of progress. One trip per range:
+        profiling showed the event loop's share of every trip (a thread hand-off, a cancel
+        scope, a task) as the largest Python cost of a download. Returns an answer that
+        carries no bytes, unread, for the event loop to act on (a refresh of the link)."""
         assert self._state is not None
         segment = self._segments[index]
-        left = segment.length - self._state.done[index]
-        if wire.length is not None and wire.length > left:
-            raise TransientError("storage sent more bytes than were asked for")
-        while left > 0:
-            offset = segment.file_offset + self._state.done[index]
-            receive = partial(
-                anyio.to_thread.run_sync, wire.receive, self.file.write_blocking, offset,
-                min(left, RECEIVE_BATCH), self._hasher.keep_pace,
-            )  # fmt: skip
-            size, error = await interruptible(receive, wire.interrupt)
-            if size:
-                await self._advance(index, size)
-                left -= size
+        asset = self.links[segment.piece].asset
+        done = self._state.done[index]
+        start, left = segment.start + done, segment.length - done
+        headers = range_request_headers(start, segment.stop, etag)
+        response = open_blocking(self.links[segment.piece].http.wire, url, headers, call)
+        try:
+            if not wire_answer_has_bytes(response, asset.name):
+                return response
+            self._check_answer(response, asset, start, segment.stop, etag)
+            if response.length is not None and response.length > left:
+                raise TransientError("storage sent more bytes than were asked for")
+            written = partial(self._written_on_thread, index)
+            offset = segment.file_offset + done
+            _, error = response.receive(self.file.write_blocking, offset, left, written)
             if error is not None:
-                raise_mapped(error, f"downloading '{asset.name}'")
-            if size == 0:
-                return
+                raise error  # a transport error: on_wire maps it
+            return None
+        finally:
+            response.close()
 
     def _check_answer(
         self,
@@ -403,21 +419,40 @@ class RangedDownload:
         done = self._state.done[index]
         if done + size > segment.length:
             raise TransientError("storage sent more bytes than were asked for")
-        await self.file.write_at(pending, segment.file_offset + done)
+        await in_pool(self._write_and_hash, index, list(pending), segment.file_offset + done)
         pending.clear()
-        await self._advance(index, size)
+        self._account(size)
 
-    async def _advance(self, index: int, size: int) -> None:
-        """``size`` more bytes of segment ``index`` are on disk: report, wake the hasher, and
-        save the resume record now and then."""
+    def _write_and_hash(self, index: int, chunks: list[bytes], offset: int) -> None:
+        """Blocking: write ``chunks`` at ``offset``, count them, and take a turn hashing."""
         assert self._state is not None
+        self.file.write_chunks_blocking(chunks, offset)
+        self._state.done[index] += sum(len(c) for c in chunks)
+        self._hasher.note_written()
+        self._hasher.keep_pace()
+
+    def _written_on_thread(self, index: int, size: int) -> None:
+        """On the receiving thread, after each buffer it wrote: count it (the resume record
+        reads these counts), move the hash frontier, take a turn hashing, and tell the event
+        loop, which reports progress and saves checkpoints."""
+        assert self._state is not None and self._loop is not None
         self._state.done[index] += size
+        self._hasher.note_written()
+        self._hasher.keep_pace()
+        self._loop.call_soon_threadsafe(self._account, size)
+
+    def _account(self, size: int) -> None:
+        """On the event loop: ``size`` more bytes are on disk; report them, and save the
+        resume record in the background now and then."""
         self._report("advance", size)
-        self._hasher.advance_to(self._frontier())
         self._unsaved += size
-        if self._unsaved >= self._checkpoint_every and not self._saving:
+        if self._unsaved >= self._checkpoint_every and not self._saving and self._group:
             self._saving, self._unsaved = True, 0
-            try:
-                await self.file.save_state(self._state.to_bytes(), flush=True)
-            finally:
-                self._saving = False
+            self._group.start_soon(self._checkpoint)
+
+    async def _checkpoint(self) -> None:
+        assert self._state is not None
+        try:
+            await self.file.save_state(self._state.to_bytes(), flush=True)
+        finally:
+            self._saving = False

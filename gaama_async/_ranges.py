@@ -49,6 +49,14 @@ def range_header(start: int, stop: int) -> str:
     return f"bytes={start}-{stop - 1}"
 
 
+def range_request_headers(start: int, stop: int, etag: str | None) -> dict[str, str]:
+    """Headers asking for bytes ``[start, stop)``, and only of the blob tagged ``etag``."""
+    headers = {"Range": range_header(start, stop)}
+    if etag:
+        headers["If-Range"] = etag
+    return headers
+
+
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
     """``bytes 0-99/1000`` → ``(0, 100, 1000)``; None when absent or malformed."""
     match = _CONTENT_RANGE.match((value or "").strip())

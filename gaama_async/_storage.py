@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import aiohttp
 import anyio
@@ -23,7 +23,7 @@ from ._ranges import range_header
 from ._record import FolderRecord
 from ._responses import is_retryable_status, mapped_transport_errors
 from ._retry import Corrupt, TransientError
-from ._wire import WireResponse, open_wire
+from ._wire import WireResponse
 from .errors import DownloadError
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestError
 from .models import Asset
@@ -159,22 +159,17 @@ def _range_headers(byte_range: tuple[int, int] | None, etag: str | None) -> dict
     return headers
 
 
-@asynccontextmanager
-async def open_wire_range(
-    link: StorageLink, byte_range: tuple[int, int], etag: str | None = None
-) -> AsyncIterator[WireResponse]:
-    """Like ``open_range`` for a signed storage URL (never the API: no token goes this way),
-    with the body left to be read on a worker thread (``WireResponse.receive``). One try."""
-    url, direct = await link.current()
-    assert not direct, "the API's own URL is read through GitHubHTTP"
-    name = link.asset.name
-    what = f"fetching '{name}' from storage"
-    response = await open_wire(link.http.wire, url, _range_headers(byte_range, etag), what)
-    try:
-        await _check_storage_answer(link, url, response, name)
-        yield response
-    finally:
-        response.close()
+async def refuse_wire_answer(link: StorageLink, url: str, response: WireResponse) -> NoReturn:
+    """Raise what ``open_range`` raises for an answer that carries no bytes to read
+    (refused, expired, moved, an error page), opened on a worker thread (``_wire``)."""
+    await _check_storage_answer(link, url, response, link.asset.name)
+    raise TransientError(f"storage answered HTTP {response.status} for '{link.asset.name}'")
+
+
+def wire_answer_has_bytes(response: WireResponse, name: str) -> bool:
+    """Whether a storage answer is the asset's bytes (206, or 200), not an error page."""
+    content_type = response.headers.get("Content-Type", "")
+    return storage_problem(response.status, content_type, name) is None
 
 
 @asynccontextmanager

@@ -25,9 +25,11 @@ import contextlib
 import http.client
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NoReturn, TypeVar
+from functools import partial
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -66,8 +68,32 @@ class _Connection(http.client.HTTPConnection):
         assert self.sock is not None
         if self.context is not None:
             self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
+        else:  # the kernel's own read timeout, for bodies read in blocking mode (recv_all)
+            seconds = int(self.read_timeout)
+            microseconds = int((self.read_timeout - seconds) * 1_000_000)
+            timeval = struct.pack("@ll", seconds, microseconds)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
         self.sock.settimeout(self.read_timeout)
         self.raw = self.sock
+
+    def recv_all(self, view: memoryview) -> int:
+        """Blocking: fill ``view`` from a plain socket in one system call (``MSG_WAITALL``);
+        fewer bytes only at the end of the stream, a timeout or an interrupt.
+
+        Why: a read with a Python timeout is a poll and a non-blocking ``recv`` that returns
+        what has arrived (64-256 KiB on loopback), each a trip through Python code and the
+        GIL; a blocking ``MSG_WAITALL`` read of 1 MiB is one trip, with the kernel's
+        ``SO_RCVTIMEO`` (set in ``connect``) as the timeout.
+        """
+        sock = self.sock
+        assert sock is not None and self.context is None
+        sock.setblocking(True)
+        try:
+            return sock.recv_into(view, len(view), socket.MSG_WAITALL)
+        except BlockingIOError as exc:  # SO_RCVTIMEO expired before the first byte
+            raise TimeoutError("timed out") from exc
+        finally:
+            sock.settimeout(self.read_timeout)
 
     def interrupt(self) -> None:
         """Wake a read blocked in another thread (its socket reports end of stream)."""
@@ -141,14 +167,16 @@ class WireResponse:
         self.length = answer.length  # body bytes left when known (Content-Length)
         self._connection: _Connection | None = connection
         self._answer = answer
+        self._plain = connection.context is None
+        self._drained = False  # the header parser's read-ahead is taken: read the socket
 
     def receive(
-        self, write: Writer, offset: int, limit: int, after_write: Callable[[], object]
+        self, write: Writer, offset: int, limit: int, after_write: Callable[[int], object]
     ) -> tuple[int, BaseException | None]:
         """Blocking: read up to ``limit`` body bytes, ``write`` them at ``offset`` onwards, and
         return how many were written, with the transport error that stopped it, if any (the
         bytes before a break are written and counted: a resume continues after them).
-        ``after_write`` runs after each buffer written (the hasher takes its turn there)."""
+        ``after_write(size)`` runs after each buffer written (accounting and hashing)."""
         connection = self._connection
         assert connection is not None
         buffer, written = connection.buffer, 0
@@ -157,7 +185,7 @@ class WireResponse:
             if filled:
                 write(buffer[:filled], offset + written)
                 written += filled
-                after_write()
+                after_write(filled)
             if error is not None or filled == 0:
                 return written, error
         return written, None
@@ -182,12 +210,20 @@ class WireResponse:
         if self.length <= 0:
             return 0
         assert answer.fp is not None
-        # One recv_into straight into our buffer (the reader's own buffer is empty by now).
-        count = answer.fp.readinto1(view[: self.length])
+        view = view[: self.length]
+        if self._drained and self._plain:
+            count = self._connection_now().recv_all(view)
+        else:  # the first read takes what the header parser buffered; TLS reads through ssl
+            count = answer.fp.readinto1(view)
+            self._drained = True
         if count == 0:
             raise http.client.IncompleteRead(b"", self.length)
         self.length -= count
         return count
+
+    def _connection_now(self) -> _Connection:
+        assert self._connection is not None
+        return self._connection
 
     def interrupt(self) -> None:
         if self._connection is not None:
@@ -246,13 +282,34 @@ def _open(pool: WirePool, url: str, headers: Mapping[str, str]) -> WireResponse:
     raise TransientError("redirected too many times")
 
 
-async def open_wire(
-    pool: WirePool, url: str, headers: Mapping[str, str], what: str
+class WireCall:
+    """The answer a blocking call opened (``open_blocking``), so a cancel can interrupt it."""
+
+    def __init__(self) -> None:
+        self.response: WireResponse | None = None
+
+    def interrupt(self) -> None:
+        if self.response is not None:
+            self.response.interrupt()
+
+
+def open_blocking(
+    pool: WirePool, url: str, headers: Mapping[str, str], call: WireCall
 ) -> WireResponse:
-    """GET ``url`` on a worker thread (one try); transport failures are ``TransientError``."""
+    """Blocking, for a function run by ``on_wire``: GET ``url``, following redirects."""
+    call.response = _open(pool, url, headers)
+    return call.response
+
+
+async def on_wire(blocking: Callable[[WireCall], T], url: str, what: str) -> T:
+    """Run ``blocking`` on a worker thread: it may open storage answers (``open_blocking``)
+    and read them, all in one trip. Transport failures it raises become ``TransientError``
+    naming ``what``; a cancel of the waiting task interrupts its reads."""
+    call = WireCall()
     with mapped_transport_errors(what):
         try:
-            return await anyio.to_thread.run_sync(_open, pool, url, headers)
+            work = partial(anyio.to_thread.run_sync, blocking, call)
+            return await interruptible(work, call.interrupt)
         except (ConnectionError, TimeoutError, ssl.SSLError, http.client.HTTPException):
             raise  # mapped just above
         except OSError as exc:  # cannot connect: no such host, no route
@@ -260,18 +317,12 @@ async def open_wire(
             raise TransientError(f"cannot connect to {host} ({exc.strerror or exc})") from exc
 
 
-def raise_mapped(error: BaseException, what: str) -> NoReturn:
-    """Raise a transport failure that ``WireResponse.receive`` returned, mapped."""
-    with mapped_transport_errors(what):
-        raise error
-    raise error  # not reached: every error ``receive`` returns is mapped
-
-
 async def interruptible(call: Callable[[], Awaitable[T]], interrupt: Callable[[], None]) -> T:
     """Await ``call`` (a blocking read on a worker thread); if the task is cancelled
     meanwhile, ``interrupt`` the read so the thread returns now, not after a read timeout."""
     finished = False
     result: list[T] = []
+    failure: list[BaseException] = []
 
     async def watch() -> None:
         try:
@@ -284,7 +335,11 @@ async def interruptible(call: Callable[[], Awaitable[T]], interrupt: Callable[[]
         group.start_soon(watch)
         try:
             result.append(await call())
+        except Exception as exc:  # raised below, outside the group, so not in a group
+            failure.append(exc)
         finally:
             finished = True
             group.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
     return result[0]

@@ -144,6 +144,30 @@ async def test_a_cut_mid_range_continues_from_the_last_byte(
     assert sha256_mismatches(caplog_warnings) == []  # no wrong offsets hidden by a refetch
 
 
+async def test_a_range_stalled_mid_body_times_out_and_continues(
+    server: ReleaseServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storage bodies are read with blocking MSG_WAITALL reads (``_wire``): the kernel's
+    SO_RCVTIMEO must end a read that waits on a stalled range, or the download hangs."""
+    async with GaAMA(
+        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, part_size=4 * MIB,
+        read_timeout=0.5,
+    ) as client:  # fmt: skip
+        digest = await _published(client, tmp_path, 12 * MIB)
+        stall = Fault("stall", route="storage", asset="weights.bin", after_bytes=MIB, delay=6)
+        server.faults.add(stall)
+        server.counters.reset()
+        caplog.set_level(logging.INFO, logger="gaama_async")
+        started = anyio.current_time()
+
+        [path] = await client.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    assert server.counters.hits("stall", "weights.bin") == stall.hits == 1
+    assert anyio.current_time() - started < 5  # the read gave up; it did not sit out 6 s
+    assert any("no answer in time" in r.getMessage() for r in caplog.records)
+
+
 async def test_an_expired_signed_url_is_resolved_again_once(
     ranged: GaAMA, server: ReleaseServer, tmp_path: Path
 ) -> None:
