@@ -579,6 +579,19 @@ class ResumableFile:
         with _space_checked(self.final.parent):
             await in_pool(_reserve, self._fd, offset, length)
 
+    def reserve_blocking(self, offset: int, length: int) -> None:
+        """``reserve`` for a caller on a worker thread; every failure is a ``GaamaError``
+        (a full disk ``DiskFullError``), never an ``OSError`` a network caller would take
+        for a failure to connect."""
+        try:
+            with _space_checked(self.final.parent):
+                _reserve(self._fd, offset, length)
+        except OSError as exc:
+            raise LocalFileError(
+                f"Cannot allocate room for '{self.final.name}' in '{self.final.parent}': "
+                f"{exc.strerror or exc}."
+            ) from exc
+
     def write_blocking(self, data: memoryview, offset: int) -> None:
         """Write ``data`` at ``offset``, blocking: for a worker thread that received the bytes
         itself (``_wire``), so they never pass through the event loop."""

@@ -322,11 +322,12 @@ class RangedDownload:
         asset = link.asset
         start = segment.start + self._state.done[index]
         etag = self._state.etags.get(str(asset.id))
-        await self.file.reserve(segment.file_offset + self._state.done[index], segment.stop - start)
         url, direct = await link.current()
         # The API serving the bytes itself (GHES), or a proxy in the way: through aiohttp,
         # which speaks to proxies; storage reached directly: on a worker thread (see _wire).
         if direct or link.http.proxy_for(url):
+            offset = segment.file_offset + self._state.done[index]
+            await self.file.reserve(offset, segment.stop - start)
             async with open_range(link, (start, segment.stop), etag) as response:
                 self._check_answer(response, asset, start, segment.stop, etag)
                 await self._receive(index, response, asset)
@@ -369,7 +370,11 @@ class RangedDownload:
         done = self._state.done[index]
         start, left = segment.start + done, segment.length - done
         headers = range_request_headers(start, segment.stop, etag)
-        response = open_blocking(self.links[segment.piece].http.wire, url, headers, call)
+        # The range's room on disk is allocated while its request travels (a full disk
+        # fails there, clearly): on tmpfs that zeroes pages, 30 ms per 16 x 8 MiB, measured.
+        reserve = partial(self.file.reserve_blocking, segment.file_offset + done, left)
+        wire = self.links[segment.piece].http.wire
+        response = open_blocking(wire, url, headers, call, reserve)
         try:
             if not wire_answer_has_bytes(response, asset.name):
                 return response

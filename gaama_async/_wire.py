@@ -250,13 +250,18 @@ def _origin(url: URL) -> Origin:
 
 
 def _request(
-    pool: WirePool, url: URL, headers: Mapping[str, str]
+    pool: WirePool, url: URL, headers: Mapping[str, str], meanwhile: Callable[[], object]
 ) -> tuple[_Connection, http.client.HTTPResponse]:
-    """Send one GET; a reused connection the server closed meanwhile is replaced once."""
+    """Send one GET and run ``meanwhile`` while the answer is on its way; a reused
+    connection the server closed meanwhile is replaced once."""
     while True:
         connection, reused = pool.take(_origin(url))
         try:
             connection.request("GET", url.raw_path_qs, headers={**pool.headers, **headers})
+            try:
+                meanwhile()
+            finally:
+                meanwhile = _nothing  # once, even when the request is sent again
             return connection, connection.getresponse()
         except ssl.SSLCertVerificationError:
             connection.close()
@@ -265,13 +270,23 @@ def _request(
             connection.close()
             if not reused:
                 raise
+        except BaseException:
+            connection.close()
+            raise
 
 
-def _open(pool: WirePool, url: str, headers: Mapping[str, str]) -> WireResponse:
+def _nothing() -> None:
+    return None
+
+
+def _open(
+    pool: WirePool, url: str, headers: Mapping[str, str], meanwhile: Callable[[], object]
+) -> WireResponse:
     """Blocking: GET ``url``, following redirects; the answer with its body unread."""
     target = URL(url)
     for _ in range(MAX_REDIRECTS + 1):
-        connection, answer = _request(pool, target, headers)
+        connection, answer = _request(pool, target, headers, meanwhile)
+        meanwhile = _nothing
         response = WireResponse(pool, connection, answer)
         location = answer.getheader("Location")
         if answer.status not in REDIRECTS or not location:
@@ -294,10 +309,16 @@ class WireCall:
 
 
 def open_blocking(
-    pool: WirePool, url: str, headers: Mapping[str, str], call: WireCall
+    pool: WirePool,
+    url: str,
+    headers: Mapping[str, str],
+    call: WireCall,
+    meanwhile: Callable[[], object] = _nothing,
 ) -> WireResponse:
-    """Blocking, for a function run by ``on_wire``: GET ``url``, following redirects."""
-    call.response = _open(pool, url, headers)
+    """Blocking, for a function run by ``on_wire``: GET ``url``, following redirects, and
+    run ``meanwhile`` (once) while the first answer is on its way. Its errors must not be
+    ``OSError``s: ``on_wire`` reads those as failures to connect."""
+    call.response = _open(pool, url, headers, meanwhile)
     return call.response
 
 
