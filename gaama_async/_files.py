@@ -579,6 +579,19 @@ class ResumableFile:
         with _space_checked(self.final.parent):
             await in_pool(_reserve, self._fd, offset, length)
 
+    @property
+    def descriptor(self) -> int:
+        """The open partial file, for a worker thread that splices bytes into it."""
+        return self._fd
+
+    def write_failure(self, error: OSError) -> LocalFileError:
+        """The error to raise for a failed write into the partial file."""
+        if error.errno in _NO_SPACE:
+            return _no_space(self.final.parent)
+        return LocalFileError(
+            f"Cannot write '{self.final.name}' in '{self.final.parent}': {error.strerror or error}."
+        )
+
     def reserve_blocking(self, offset: int, length: int) -> None:
         """``reserve`` for a caller on a worker thread; every failure is a ``GaamaError``
         (a full disk ``DiskFullError``), never an ``OSError`` a network caller would take

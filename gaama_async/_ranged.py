@@ -40,7 +40,7 @@ from ._storage import (
     refuse_wire_answer,
     wire_answer_has_bytes,
 )
-from ._wire import WireCall, WireResponse, on_wire, open_blocking
+from ._wire import FileSideError, WireCall, WireResponse, on_wire, open_blocking
 from .errors import DownloadError
 from .models import Asset, DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
@@ -382,8 +382,11 @@ class RangedDownload:
             if response.length is not None and response.length > left:
                 raise TransientError("storage sent more bytes than were asked for")
             written = partial(self._written_on_thread, index)
-            offset = segment.file_offset + done
-            _, error = response.receive(self.file.write_blocking, offset, left, written)
+            offset, fd = segment.file_offset + done, self.file.descriptor
+            try:
+                _, error = response.receive(self.file.write_blocking, offset, left, written, fd)
+            except FileSideError as exc:
+                raise self.file.write_failure(exc.error) from exc
             if error is not None:
                 raise error  # a transport error: on_wire maps it
             return None
