@@ -20,19 +20,19 @@ import anyio
 from ._aliases import resolve_release
 from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
-from ._concurrency import run_all
+from ._concurrency import both, run_all
 from ._context import Context
 from ._filenames import PRIVATE_FOLDER, safe_filename
 from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
-from ._releases import assets_to_download
+from ._releases import assets_to_download, inline_assets_complete
 from ._removal import available_names, nothing_matches
-from ._storage import read_manifest
+from ._storage import manifest_asset, read_manifest
 from .download import download_file
 from .errors import DownloadError
-from .manifest import MANIFEST_NAME
-from .models import Asset, DownloadTarget
+from .manifest import Manifest
+from .models import Asset, DownloadTarget, Release
 from .progress import ProgressEvent, ProgressKind
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -85,9 +85,8 @@ async def _select(
     The folder's record is opened once the release is found (an unknown tag leaves no
     folder behind)."""
     release = await resolve_release(ctx, request.tag)
-    assets = await assets_to_download(ctx, release)
     record = await open_record()
-    manifest = await read_manifest(ctx.http, assets, record)
+    assets, manifest = await _assets_and_manifest(ctx, release, record)
     if record is not None:
         label_manifest(record, assets, ctx.repo.full_name, [release.tag, request.tag or ""])
     targets, empties, refused = plan_download(assets, manifest, request.destination)
@@ -98,6 +97,27 @@ async def _select(
         raise nothing_matches(release.tag, request.include, names, request.exclude)
     selection = _Selection(release.tag, targets, empties, chosen, chosen_empties, refused)
     return selection, record
+
+
+async def _assets_and_manifest(
+    ctx: Context, release: Release, record: FolderRecord | None
+) -> tuple[list[Asset], Manifest | None]:
+    """Every asset of ``release`` and its manifest. With many assets the list is read again
+    page by page (``assets_to_download``); the manifest its inline list names is read
+    meanwhile, not one round trip after, and again only if the full list names another."""
+    if inline_assets_complete(release):
+        return list(release.assets), await read_manifest(ctx.http, release.assets, record)
+    assets, manifest = await both(
+        functools.partial(assets_to_download, ctx, release),
+        functools.partial(read_manifest, ctx.http, release.assets, record),
+    )
+    if _identity(manifest_asset(assets)) != _identity(manifest_asset(release.assets)):
+        manifest = await read_manifest(ctx.http, assets, record)
+    return assets, manifest
+
+
+def _identity(asset: Asset | None) -> tuple[int, str | None] | None:
+    return None if asset is None else (asset.id, asset.digest)
 
 
 async def plan_release_download(ctx: Context, request: DownloadRequest) -> DownloadPlan:
@@ -157,7 +177,7 @@ async def download_release(
 
 def label_manifest(record: FolderRecord, assets: list[Asset], repo: str, tags: list[str]) -> None:
     """Tell the record which release its manifest copy is of (``verify --offline``)."""
-    manifest = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+    manifest = manifest_asset(assets)
     if manifest is not None:
         record.label_manifest(manifest, repo, [t for t in tags if t])
 

@@ -254,11 +254,16 @@ async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(data)
 
 
+def manifest_asset(assets: Sequence[Asset]) -> Asset | None:
+    """The release's uploaded manifest asset, if it has one."""
+    return next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+
+
 async def read_manifest(
     http: GitHubHTTP, assets: Sequence[Asset], record: FolderRecord | None = None
 ) -> Manifest | None:
     """The release's manifest; a folder's record may hold it from the last download."""
-    asset = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+    asset = manifest_asset(assets)
     if asset is None:
         return None
     raw = record.cached_manifest(asset) if record else None
