@@ -28,7 +28,7 @@ from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_to_download, inline_assets_complete
 from ._removal import available_names, nothing_matches
-from ._storage import manifest_asset, read_manifest
+from ._storage import StorageLink, manifest_asset, read_manifest, resolve_early
 from .download import download_file
 from .errors import DownloadError
 from .manifest import Manifest
@@ -194,7 +194,8 @@ class _FolderDownload:
         present = await self._present(targets)
         missing = [t for t in targets if t not in present]
         # Files in progress: twice the connections, so the next files' storage URLs are
-        # resolved (and their locks taken) while earlier files still download.
+        # resolved (and their locks taken) while earlier files still download. This also
+        # bounds the API (or web host) requests resolving links at once: 32 by default.
         in_progress = anyio.CapacityLimiter(2 * self.ctx.limits.max_concurrency)
         paths = [await write_empty(p) for p in empties] + [t.path for t in present]
         for target in present:
@@ -219,12 +220,34 @@ class _FolderDownload:
 
     def _job(self, target: DownloadTarget) -> Callable[[], Awaitable[Path]]:
         async def run() -> Path:
-            async with file_lock(target.path):
-                if not await self._fetched_meanwhile(target):
-                    await self._fetch(target)
-            return target.path
+            link = self._early_link(target)
+            if link is None:
+                return await self._locked_fetch(target)
+            # The link is resolved while the file's lock is taken and checked (and, for a
+            # ranged file, its resume record read): its round trip is off the path to the
+            # first byte. ``link`` lives until the transfer ends: the transfer's own link
+            # of the same asset shares its resolution (``StorageLink``).
+            _, path = await both(
+                functools.partial(resolve_early, link),
+                functools.partial(self._locked_fetch, target),
+            )
+            return path
 
         return run
+
+    def _early_link(self, target: DownloadTarget) -> StorageLink | None:
+        """A link to resolve ahead of ``target``'s transfer; None when the cache may hold
+        the file (a resolution would then spend an API call on a private repository for
+        nothing)."""
+        if self.cache is not None and target.sha256 is not None:
+            return None
+        return StorageLink(self.ctx.http, target.pieces[0])
+
+    async def _locked_fetch(self, target: DownloadTarget) -> Path:
+        async with file_lock(target.path):
+            if not await self._fetched_meanwhile(target):
+                await self._fetch(target)
+        return target.path
 
     async def _fetch(self, target: DownloadTarget) -> None:
         if await self._from_cache(target):

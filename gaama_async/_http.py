@@ -18,6 +18,7 @@ import os
 import random
 import ssl
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
@@ -155,6 +156,9 @@ class GitHubHTTP:
         # repositories do), keyed by its web page URL; see ``_storage.StorageLink``.
         self.web_links: dict[str, bool] = {}
         self.web_probe = anyio.Lock()
+        # Each asset's storage location while some ``_storage.StorageLink`` of it is alive,
+        # by the asset's API URL: shared, so a link resolved ahead serves the transfer's own.
+        self.storage_links: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
     def trust(self, url: str) -> None:
         """Allow the token on ``url``'s origin: the uploads host a release's ``upload_url``

@@ -1,16 +1,20 @@
 """The round trips before a download's first byte: a release with more assets than its inline
-list is trusted for is listed again in one round trip (its pages asked at once), and its
-manifest is read meanwhile, not after."""
+list is trusted for is listed again in one round trip (its pages asked at once), its manifest
+is read meanwhile, not after, and each file's storage link is resolved while its lock is
+taken, not after."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
-from helpers import FAST_RETRY, REPO, TOKEN
+from helpers import FAST_RETRY, REPO, TOKEN, sha256_file, write_random
 
 from gaama_async import GaAMA
+from gaama_async._files import file_lock
 from gaama_async._http import pages_holding
 from gaama_async.manifest import MANIFEST_NAME
 from gaama_async.server import Fault, ReleaseServer, ServerConfig
@@ -75,3 +79,47 @@ async def test_the_manifest_is_read_while_the_assets_are_listed(
     # manifest's body.
     early = [r for r in log if r.route == "storage" and r.time < first_page]
     assert link[0].time < first_page and len(early) == 1, "the manifest waited for the list"
+
+
+async def _publish_two(client: GaAMA, tmp_path: Path) -> None:
+    source = tmp_path / "two"
+    source.mkdir()
+    for name in ("a.bin", "b.bin"):
+        write_random(source / name, 40_000, len(name))
+    await client.publish("v2", sorted(source.iterdir()))
+
+
+def _links_asked(server: ReleaseServer, name: str) -> int:
+    return sum(
+        1 for r in server.counters.log if r.route == "web.download" and r.path.endswith(name)
+    )
+
+
+async def test_a_link_is_resolved_while_the_file_lock_is_awaited_and_only_once(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_two(client, tmp_path)
+    server.counters.reset()
+    out = tmp_path / "out"
+    out.mkdir()
+    async with anyio.create_task_group() as group, file_lock(out / "a.bin"):
+        # Another process holds a.bin's lock: the link is resolved all the same.
+        group.start_soon(functools.partial(client.download, "v2", out))
+        with anyio.fail_after(10):
+            while not _links_asked(server, "a.bin"):
+                await anyio.sleep(0.01)
+    assert sha256_file(out / "a.bin") == sha256_file(tmp_path / "two" / "a.bin")
+    assert _links_asked(server, "a.bin") == 1  # the transfer took the early resolution
+
+
+async def test_no_link_is_resolved_early_for_a_file_the_cache_may_hold(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_two(client, tmp_path)
+    options = {"token": TOKEN, "api_url": server.api_url, "retry": FAST_RETRY}
+    async with GaAMA(repo=REPO, cache_dir=tmp_path / "cache", **options) as cached:  # type: ignore[arg-type]
+        await cached.download("v2", tmp_path / "first")
+        server.counters.reset()
+        await cached.download("v2", tmp_path / "second")
+    assert _links_asked(server, "a.bin") == _links_asked(server, "b.bin") == 0
+    assert _links_asked(server, MANIFEST_NAME) == 1  # a new folder reads the manifest
