@@ -189,10 +189,12 @@ class _FolderDownload:
         self.ctx = ctx
         self.cache = cache
         self.record = record
+        self._early: set[Path] = set()  # files whose links are resolved ahead (see run)
 
     async def run(self, targets: list[DownloadTarget], empties: list[Path]) -> list[Path]:
         present = await self._present(targets)
         missing = [t for t in targets if t not in present]
+        self._early = await self._cache_cannot_hold(missing)
         # Files in progress: twice the connections, so the next files' storage URLs are
         # resolved (and their locks taken) while earlier files still download. This also
         # bounds the API (or web host) requests resolving links at once: 32 by default.
@@ -235,11 +237,22 @@ class _FolderDownload:
 
         return run
 
+    async def _cache_cannot_hold(self, targets: list[DownloadTarget]) -> set[Path]:
+        """The targets the cache surely cannot place, by final path: no digest, or no entry
+        for it (one ``stat`` trip for all). The others may come from the cache."""
+        if self.cache is None:
+            return {t.path for t in targets}
+        cache = self.cache
+        known = [t for t in targets if t.sha256 is not None]
+        stats = await stat_many([cache.entry(t.sha256) for t in known if t.sha256 is not None])
+        held = {t.path for t, stat in zip(known, stats, strict=True) if stat is not None}
+        return {t.path for t in targets} - held
+
     def _early_link(self, target: DownloadTarget) -> StorageLink | None:
-        """A link to resolve ahead of ``target``'s transfer; None when the cache may hold
-        the file (a resolution would then spend an API call on a private repository for
+        """A link to resolve ahead of ``target``'s transfer; None when the cache may place
+        the file (a resolution would then spend a private repository's API call for
         nothing)."""
-        if self.cache is not None and target.sha256 is not None:
+        if target.path not in self._early:
             return None
         return StorageLink(self.ctx.http, target.pieces[0])
 

@@ -95,16 +95,23 @@ def _links_asked(server: ReleaseServer, name: str) -> int:
     )
 
 
+@pytest.mark.parametrize("cache", [False, True], ids=["no cache", "a cache without it"])
 async def test_a_link_is_resolved_while_the_file_lock_is_awaited_and_only_once(
-    client: GaAMA, server: ReleaseServer, tmp_path: Path
+    client: GaAMA, server: ReleaseServer, tmp_path: Path, cache: bool
 ) -> None:
     await _publish_two(client, tmp_path)
     server.counters.reset()
     out = tmp_path / "out"
     out.mkdir()
-    async with anyio.create_task_group() as group, file_lock(out / "a.bin"):
+    options = {"token": TOKEN, "api_url": server.api_url, "retry": FAST_RETRY}
+    cache_dir = tmp_path / "cache" if cache else False
+    async with (
+        GaAMA(repo=REPO, cache_dir=cache_dir, **options) as fresh,  # type: ignore[arg-type]
+        anyio.create_task_group() as group,
+        file_lock(out / "a.bin"),
+    ):
         # Another process holds a.bin's lock: the link is resolved all the same.
-        group.start_soon(functools.partial(client.download, "v2", out))
+        group.start_soon(functools.partial(fresh.download, "v2", out))
         with anyio.fail_after(10):
             while not _links_asked(server, "a.bin"):
                 await anyio.sleep(0.01)
