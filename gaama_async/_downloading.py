@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ._aliases import resolve_release
 from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
-from ._concurrency import both, run_all
+from ._concurrency import both, first_error, run_all
 from ._context import Context
 from ._filenames import PRIVATE_FOLDER, safe_filename
 from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
@@ -203,10 +204,24 @@ class _FolderDownload:
         for target in present:
             _tell(self.ctx, "present", target)
         try:
-            paths += await run_all([self._job(t) for t in missing], in_progress)
+            paths += await self._fetch_all(missing, in_progress)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.record.save()
+        return paths
+
+    async def _fetch_all(
+        self, missing: list[DownloadTarget], in_progress: anyio.CapacityLimiter
+    ) -> list[Path]:
+        """Every missing file, ``in_progress`` at a time; links resolved early run beside
+        them in one task group (a group per file took ~6% of the event loop's time in a
+        py-spy profile of 500 small files)."""
+        try:
+            async with anyio.create_task_group() as early:
+                paths = await run_all([self._job(t, early) for t in missing], in_progress)
+                early.cancel_scope.cancel()  # every transfer has taken its link by now
+        except BaseExceptionGroup as failures:
+            raise first_error(failures) from None
         return paths
 
     async def _present(self, targets: list[DownloadTarget]) -> list[DownloadTarget]:
@@ -220,19 +235,17 @@ class _FolderDownload:
             )
         ]
 
-    def _job(self, target: DownloadTarget) -> Callable[[], Awaitable[Path]]:
+    def _job(self, target: DownloadTarget, early: TaskGroup) -> Callable[[], Awaitable[Path]]:
         async def run() -> Path:
-            link = self._early_link(target)
-            if link is None:
-                return await self._locked_fetch(target)
             # The link is resolved while the file's lock is taken and checked (and, for a
             # ranged file, its resume record read): its round trip is off the path to the
             # first byte. ``link`` lives until the transfer ends: the transfer's own link
             # of the same asset shares its resolution (``StorageLink``).
-            _, path = await both(
-                functools.partial(resolve_early, link),
-                functools.partial(self._locked_fetch, target),
-            )
+            link = self._early_link(target)
+            if link is not None:
+                early.start_soon(resolve_early, link)
+            path = await self._locked_fetch(target)
+            del link  # held until here on purpose
             return path
 
         return run
