@@ -40,9 +40,11 @@ DEFAULT_DEST = Path("/dev/shm/gaama-bench") if Path("/dev/shm").is_dir() else Pa
 NOTES = [
     "How to read it: *median s* is the median over the runs of the time charged to the peer: "
     "the client process's wall time from spawn to exit (interpreter start included for the "
-    "Python clients), plus, for curl and aria2c, the harness-side API calls they cannot make "
-    "themselves (resolving each asset's signed storage URL through the API's 302, 16 at a time "
-    "for many assets; creating the draft release for `curl -T`). *in-process s* is the time "
+    "Python clients), plus, for curl, aria2c -x and hf_transfer, the harness-side API calls "
+    "they cannot make themselves (resolving the asset's signed storage URL through the API's "
+    "302; creating the draft release for `curl -T`). aria2c -j16 (many small files) is given "
+    "its 500 signed URLs for free: the harness resolves them, 16 at a time, before the timed "
+    "section, and the notes column shows how long that took. *in-process s* is the time "
     "inside gaama's publish/download call. *peak RSS* is the client process's maximum RSS "
     "(GNU `time -f %M`), the largest over the runs.",
     "",
@@ -95,8 +97,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
     )
     parser.add_argument(
-        "--profile", choices=["loopback", "cdn", "https", "all"], default="all",
-        help="network profile(s) of the download scenarios (https: large download only)",
+        "--profile", choices=["loopback", "cdn", "https", "all"], action="append",
+        help="network profile of the download scenarios, repeatable (default all; https: "
+        "large download only)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench-data"))
     parser.add_argument(
@@ -134,7 +137,8 @@ def _single_asset(bench: Bench, tag: str, name: str, size: int) -> None:
 def run(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
     """Set everything up and run the chosen scenarios."""
     only = set(args.only or SCENARIOS)
-    profiles = ["loopback", "cdn", "https"] if args.profile == "all" else [args.profile]
+    chosen = args.profile or ["all"]
+    profiles = ["loopback", "cdn", "https"] if "all" in chosen else list(dict.fromkeys(chosen))
     out: Path = args.out.resolve()
     dest: Path = args.dest.resolve()
     notes = list(NOTES)

@@ -4,7 +4,8 @@ curl and aria2c cannot handle GitHub's download flow on their own: the API answe
 a signed storage URL that refuses ``Authorization``, and curl keeps the header across ports
 of one host. So the harness resolves each asset's storage URL itself (``Accept:
 application/octet-stream``, redirect not followed), which is what a script wrapping those
-tools does too; its time is added to theirs.
+tools does too; its time is added to theirs, except for aria2c's many small files, whose
+URLs are given for free (timed apart and reported, see ``clients.download_aria2c_many``).
 """
 
 from __future__ import annotations

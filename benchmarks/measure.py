@@ -18,11 +18,15 @@ class Run:
 
     ``wall`` is the client process from spawn to exit; ``resolve`` is harness-side work done
     for that peer inside the timed section (resolving signed URLs, creating a draft), so the
-    peer's time is ``wall + resolve``. ``inner`` is gaama's own in-process transfer time.
+    peer's time is ``wall + resolve``. ``given`` is harness-side work done for the peer before
+    the timed section and not charged (aria2c's many signed URLs, handed over for free): it is
+    reported so a reader sees what the peer was spared. ``inner`` is gaama's own in-process
+    transfer time.
     """
 
     wall: float
     resolve: float = 0.0
+    given: float = 0.0
     inner: float | None = None
     cpu: float = 0.0
     rss_mib: float = 0.0
@@ -34,7 +38,9 @@ class Run:
         return self.wall + self.resolve
 
 
-def run_from(measured: Measured, *, resolve: float = 0.0, error: str = "") -> Run:
+def run_from(
+    measured: Measured, *, resolve: float = 0.0, given: float = 0.0, error: str = ""
+) -> Run:
     """A :class:`Run` from a measured process; a non-zero exit becomes the error."""
     if measured.returncode != 0 and not error:
         tail = (measured.stderr.strip() or measured.stdout.strip())[-400:]
@@ -46,6 +52,7 @@ def run_from(measured: Measured, *, resolve: float = 0.0, error: str = "") -> Ru
     return Run(
         wall=measured.wall,
         resolve=resolve,
+        given=given,
         inner=inner,
         cpu=measured.cpu,
         rss_mib=measured.max_rss_kib / 1024,

@@ -89,10 +89,12 @@ def large_download(bench: Bench, profile: str, tag: str, name: str, size: int) -
 
 
 def many_small(bench: Bench, profile: str, tag: str, sizes: dict[str, int]) -> list[Case]:
-    """Many small assets: gaama_async vs aria2c -j16 -i LIST vs gaama 0.7.2."""
+    """Many small assets: gaama_async in-process and the gaama CLI as a whole process vs
+    aria2c -j16 -i LIST (its URLs given for free) vs gaama 0.7.2."""
     bench.server.set_profile(profile)
     plan: list[tuple[str, Attempt | None, str]] = [
-        ("gaama_async", lambda d: clients.download_gaama_async(bench, tag, d), ""),
+        ("gaama_async", lambda d: clients.download_gaama_async(bench, tag, d, inside=True), ""),
+        ("gaama CLI", lambda d: clients.download_gaama_cli(bench, tag, d), ""),
         ("aria2c -j16", lambda d: clients.download_aria2c_many(bench, tag, d), "aria2c"),
         ("gaama 0.7.2", lambda d: clients.download_gaama072(bench, tag, d), "gaama 0.7.2"),
     ]

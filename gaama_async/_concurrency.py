@@ -8,6 +8,7 @@ from typing import TypeVar
 import anyio
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -47,3 +48,22 @@ async def run_all(
     except BaseExceptionGroup as failures:
         raise first_error(failures) from None
     return [results[i] for i in range(len(jobs))]
+
+
+async def both(
+    first: Callable[[], Awaitable[T]], second: Callable[[], Awaitable[U]]
+) -> tuple[T, U]:
+    """Run two calls concurrently and return both results; the first failure cancels the
+    other and is raised on its own (as in ``run_all``)."""
+    done: list[T] = []
+
+    async def run_first() -> None:
+        done.append(await first())
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_first)
+            other = await second()
+    except BaseExceptionGroup as failures:
+        raise first_error(failures) from None
+    return done[0], other

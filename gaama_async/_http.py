@@ -18,6 +18,7 @@ import os
 import random
 import ssl
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
@@ -26,6 +27,7 @@ import aiohttp
 import anyio
 from yarl import URL
 
+from ._concurrency import run_all
 from ._config import Pacing, Timeouts
 from ._netenv import Proxy, TrustStore, proxy_for, trust_store
 from ._ratelimit import (
@@ -49,6 +51,10 @@ API_VERSION = "2022-11-28"
 JSON_ACCEPT = "application/vnd.github+json"
 MAX_ERROR_BODY = 64 * 1024
 MAX_API_REDIRECTS = 3
+PER_PAGE = 100  # GitHub's documented maximum (spec 5)
+# Pages of one list asked at once when their count is known: GitHub's secondary limits
+# allow 100 concurrent requests, and this stays well inside the client's own budget.
+PAGES_AT_ONCE = 8
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # GitHub's "repeat the request verbatim" redirects (a renamed or transferred repository).
 VERBATIM_REDIRECTS = frozenset({301, 307, 308})
@@ -150,6 +156,9 @@ class GitHubHTTP:
         # repositories do), keyed by its web page URL; see ``_storage.StorageLink``.
         self.web_links: dict[str, bool] = {}
         self.web_probe = anyio.Lock()
+        # Each asset's storage location while some ``_storage.StorageLink`` of it is alive,
+        # by the asset's API URL: shared, so a link resolved ahead serves the transfer's own.
+        self.storage_links: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
     def trust(self, url: str) -> None:
         """Allow the token on ``url``'s origin: the uploads host a release's ``upload_url``
@@ -351,18 +360,46 @@ class GitHubHTTP:
             raise
         return _decode_json(raw, what)
 
-    async def paginate(self, url: str, *, what: str, parse: Callable[[Any], T]) -> list[T]:
+    async def paginate(
+        self, url: str, *, what: str, parse: Callable[[Any], T], at_least: int = 0
+    ) -> list[T]:
         """Every item of a paginated list, following ``Link: rel="next"`` exactly as given,
-        each ``parse``d (an item of the wrong shape is retried like a malformed page)."""
+        each ``parse``d (an item of the wrong shape is retried like a malformed page).
+
+        ``at_least``: how many items are known to exist (a release's inline assets). Their
+        pages are then asked all at once (``page=1..n``, a few at a time), one round trip
+        instead of one per page; the last one's ``next`` is followed as usual."""
+        pages = pages_holding(at_least)
         items: list[T] = []
         next_url: str | None = url
-        params: Mapping[str, str] | None = {"per_page": "100"}
+        params: Mapping[str, str] | None = {"per_page": str(PER_PAGE)}
+        if pages > 1:
+            items, next_url = await self._pages_at_once(url, pages, what, parse)
+            params = None
         while next_url is not None:
             fetch_page = functools.partial(self._page_once, next_url, params, what, parse)
             page, next_url = await self.retry.run(fetch_page, what=what)
             items.extend(page)
             params = None
         return items
+
+    async def _pages_at_once(
+        self, url: str, pages: int, what: str, parse: Callable[[Any], T]
+    ) -> tuple[list[T], str | None]:
+        """Pages ``1..pages`` of ``url``, concurrently: their items in order, and the last
+        page's ``next`` link (None when it has none)."""
+        jobs = [
+            functools.partial(
+                self.retry.run,
+                functools.partial(
+                    self._page_once, url, {"per_page": str(PER_PAGE), "page": str(n)}, what, parse
+                ),
+                what=what,
+            )
+            for n in range(1, pages + 1)
+        ]
+        answers = await run_all(jobs, anyio.CapacityLimiter(PAGES_AT_ONCE))
+        return [item for page, _ in answers for item in page], answers[-1][1]
 
     async def _page_once(
         self,
@@ -382,6 +419,11 @@ class GitHubHTTP:
             raise TransientError(f"GitHub sent a malformed list for {what}")
         items = [_parse(parse, item, what) for item in page]
         return items, str(next_link["url"]) if next_link else None
+
+
+def pages_holding(count: int, per_page: int = PER_PAGE) -> int:
+    """How many pages of ``per_page`` items ``count`` items fill (at least one)."""
+    return max(1, -(-count // per_page))
 
 
 def _proxy_arguments(proxy: Proxy) -> dict[str, Any]:

@@ -47,9 +47,12 @@ async def assets_to_download(ctx: Context, release: Release) -> list[Asset]:
 
 
 async def assets_of(ctx: Context, release: Release) -> list[Asset]:
-    """Every asset of ``release``, across all pages."""
+    """Every asset of ``release``, across all pages; the pages its inline list already
+    fills are asked at once (500 assets: one round trip, not five)."""
     what = f"assets of release '{release.tag}'"
-    return await ctx.http.paginate(f"{release.url}/assets", what=what, parse=Asset.from_json)
+    return await ctx.http.paginate(
+        f"{release.url}/assets", what=what, parse=Asset.from_json, at_least=len(release.assets)
+    )
 
 
 async def release_by_id(ctx: Context, release: Release) -> Release:

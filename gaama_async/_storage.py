@@ -10,6 +10,7 @@ makes one try: the transfer that calls it owns the retries.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import NoReturn, Protocol
@@ -24,37 +25,68 @@ from ._record import FolderRecord
 from ._responses import is_retryable_status, mapped_transport_errors
 from ._retry import Corrupt, TransientError
 from ._wire import WireResponse
-from .errors import DownloadError
+from .errors import DownloadError, GaamaError
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestError
 from .models import Asset
+
+log = logging.getLogger("gaama_async")
 
 OCTET_STREAM = {"Accept": "application/octet-stream"}
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
+class _Where:
+    """One asset's resolved location, shared by every live ``StorageLink`` of that asset in
+    one client (see ``StorageLink``): the URL, whether it is the API's own, and the lock
+    under which it is resolved."""
+
+    __slots__ = ("__weakref__", "direct", "lock", "url")
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.direct = False
+        self.lock = anyio.Lock()
+
+
+def _where(http: GitHubHTTP, asset: Asset) -> _Where:
+    found = http.storage_links.get(asset.url)
+    if not isinstance(found, _Where):
+        found = http.storage_links[asset.url] = _Where()
+    return found
+
+
 class StorageLink:
-    """Where one asset's bytes are fetched: a signed storage URL, or the API URL itself."""
+    """Where one asset's bytes are fetched: a signed storage URL, or the API URL itself.
+
+    Links of the same asset alive at once share one resolution (``GitHubHTTP.storage_links``
+    holds it weakly): a link resolved ahead (``resolve_early``) hands its URL to the one the
+    transfer makes, and a transfer arriving while that resolution is in flight waits for
+    it rather than asking again. Once no link of an asset is left, its URL is forgotten, so
+    a signed URL never outlives the download that asked for it.
+    """
 
     def __init__(self, http: GitHubHTTP, asset: Asset) -> None:
         self.http = http
         self.asset = asset
-        self._url: str | None = None
-        self._direct = False
-        self._lock = anyio.Lock()
+        self._where = _where(http, asset)
 
     async def current(self) -> tuple[str, bool]:
         """The URL and whether it is the API itself (then the token goes with it)."""
-        async with self._lock:
-            if self._url is None:
+        where = self._where
+        async with where.lock:
+            if where.url is None:
                 await self._resolve()
-            assert self._url is not None
-            return self._url, self._direct
+            assert where.url is not None
+            return where.url, where.direct
 
     async def expire(self, url: str) -> None:
         """Forget ``url`` so the next request asks the API for a fresh one."""
-        async with self._lock:
-            if self._url == url:
-                self._url = None
+        async with self._where.lock:
+            if self._where.url == url:
+                self._where.url = None
+
+    def _found(self, url: str, *, direct: bool) -> None:
+        self._where.url, self._where.direct = url, direct
 
     async def _resolve(self) -> None:
         if await self._resolve_on_web():
@@ -97,8 +129,7 @@ class StorageLink:
                 ) as answer:
                     location = answer.headers.get("Location")
                     if answer.status in (302, 303, 307) and location:
-                        self._url = str(answer.url.join(URL(location)))
-                        self._direct = False
+                        self._found(str(answer.url.join(URL(location))), direct=False)
                         return True
                     return False if answer.status == 404 else None
         except TransientError:
@@ -109,11 +140,21 @@ class StorageLink:
         async with self.http.open("GET", self.asset.url, what=what, headers=OCTET_STREAM) as api:
             location = api.headers.get("Location")
             if api.status == 200:
-                self._url, self._direct = self.asset.url, True
+                self._found(self.asset.url, direct=True)
             elif api.status in REDIRECTS and location:
-                self._url, self._direct = str(api.url.join(URL(location))), False
+                self._found(str(api.url.join(URL(location))), direct=False)
             else:
                 raise DownloadError(f"GitHub answered HTTP {api.status} for {what} without a link.")
+
+
+async def resolve_early(link: StorageLink) -> None:
+    """Resolve ``link`` ahead of its transfer, so the transfer's first request does not wait
+    for the API (or web host) round trip. An optimisation only: a failure is left for the
+    transfer to meet, which resolves again under its own retries."""
+    try:
+        await link.current()
+    except (GaamaError, TransientError) as exc:
+        log.debug("resolving '%s' early failed (%s); the transfer asks again", link.asset.name, exc)
 
 
 def repository_page(browser_download_url: str) -> str | None:
@@ -249,11 +290,16 @@ async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(data)
 
 
+def manifest_asset(assets: Sequence[Asset]) -> Asset | None:
+    """The release's uploaded manifest asset, if it has one."""
+    return next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+
+
 async def read_manifest(
     http: GitHubHTTP, assets: Sequence[Asset], record: FolderRecord | None = None
 ) -> Manifest | None:
     """The release's manifest; a folder's record may hold it from the last download."""
-    asset = next((a for a in assets if a.name == MANIFEST_NAME and a.is_uploaded), None)
+    asset = manifest_asset(assets)
     if asset is None:
         return None
     raw = record.cached_manifest(asset) if record else None
