@@ -10,6 +10,7 @@ from . import _cmd_registry
 from ._cli_cache import run_cache_command
 from ._cli_errors import UsageError
 from ._cli_listing import list_release
+from ._config import DEFAULT_CONCURRENCY
 from ._console import ConsoleProgress, count, human_bytes
 from ._publishing import plan_publish
 from ._retry import RetryPolicy
@@ -69,7 +70,7 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
         return GaAMA(
             repo=args.repo,
             api_url=args.api_url,
-            max_concurrency=getattr(args, "concurrency", 8),
+            max_concurrency=getattr(args, "concurrency", DEFAULT_CONCURRENCY),
             retry=RetryPolicy(attempts=args.retries),
             max_rate_limit_wait=args.max_wait,
             progress=progress,

@@ -19,7 +19,7 @@ from ._cli_cache import EXAMPLES as EXAMPLES_CACHE
 from ._cli_cache import add_cache_arguments
 from ._cli_errors import EXIT_CODE_MEANINGS, EXIT_CODES, Scene, describe, innermost, redact
 from ._commands import run_command
-from ._config import DEFAULT_API_URL, RepoRef
+from ._config import DEFAULT_API_URL, DEFAULT_CONCURRENCY, RepoRef
 from ._version import __version__
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -183,7 +183,10 @@ def _client_arguments(
     )
     if transfers:
         parser.add_argument(
-            "--concurrency", type=_at_least_one, default=8, help="transfers in flight"
+            "--concurrency",
+            type=_at_least_one,
+            default=DEFAULT_CONCURRENCY,
+            help=f"transfers in flight (default: {DEFAULT_CONCURRENCY}, as the library)",
         )
     parser.add_argument(
         "--retries",
