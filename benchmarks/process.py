@@ -90,19 +90,3 @@ def _kill(pid: int) -> None:
     """Kill the whole session: ``time`` and the client it runs."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-
-
-def bytes_written(pid: int) -> int:
-    """Bytes the process has written so far (``wchar`` of ``/proc/PID/io``), else -1.
-
-    A ranged client preallocates its temporary file, so its size says nothing about progress;
-    the bytes it has written do.
-    """
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == "wchar":
-                return int(value)
-    except OSError:
-        pass
-    return -1

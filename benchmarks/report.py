@@ -226,7 +226,8 @@ def _note(case: Case) -> str:
     extra = case.extra
     if case.scenario == "resume":
         return (
-            f"killed at {extra['written_at_kill'] / MIB:.0f} MiB written; fetched after kill "
+            f"killed once {extra['sent_at_kill'] / MIB:.0f} MiB were sent, "
+            f"{extra['written_at_kill'] / MIB:.0f} MiB recorded as written; fetched after kill "
             f"{extra['fetched_after_kill'] / MIB:.1f} MiB (remaining "
             f"{extra['remaining_at_kill'] / MIB:.1f} MiB), storage requests "
             f"{extra['storage_requests']}"

@@ -9,11 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gaama_async._files import ResumableFile
+from gaama_async._resume import ResumeState
+
 from . import clients
 from .clients import MANIFEST, Bench, check_files, fresh_dir
 from .measure import Case, Run, run_from
 from .peers import python
-from .process import bytes_written, run_measured
+from .process import run_measured
 
 Attempt = Callable[[Path], Run]
 
@@ -150,21 +153,29 @@ def _cli(bench: Bench, tag: str, dest: Path) -> tuple[list[str], dict[str, str]]
 def resume(bench: Bench, tag: str, name: str, size: int) -> list[Case]:
     """Kill the CLI (SIGKILL) at about half the file, run it again, count what it refetched.
 
-    Progress is the bytes the client process has written (``/proc/PID/io``); what the second
-    run fetched is the server's ``bytes_sent`` during it (all origins, so a few KiB of API JSON
-    are counted too: conservative).
+    The kill comes once the server has sent half the file (its ``bytes_sent``: the client's
+    own write counter, ``wchar`` of ``/proc/PID/io``, does not see bytes that ``splice``
+    moves from socket to file inside the kernel). What was left to fetch is what the killed
+    run's resume record (``ResumableFile.state_path``) does not count as written: bytes
+    still in socket buffers or written after the last checkpoint are lost by the kill and
+    count against the resume. What the second run fetched is the server's ``bytes_sent``
+    during it (all origins, so a few KiB of API JSON are counted too: conservative).
     """
     bench.server.set_profile("loopback")
     case = Case("resume", "loopback", "gaama_async (CLI)", 0)
     dest = fresh_dir(bench.work / "resume")
     cmd, env = _cli(bench, tag, dest)
+    bench.server.reset_counters()
     proc = subprocess.Popen(cmd, env=env, cwd=clients.REPO_ROOT)
-    written = 0
-    while proc.poll() is None and (written := bytes_written(proc.pid)) < size // 2:
+    sent = 0
+    while proc.poll() is None and (sent := bench.server.counters()["bytes_sent"]) < size // 2:
         time.sleep(0.002)
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    recorded = ResumeState.from_bytes(_read_or_none(ResumableFile(dest / name).state_path))
+    written = sum(recorded.done) if recorded is not None else 0
+    case.extra["sent_at_kill"] = sent
     case.extra["written_at_kill"] = written
     case.extra["killed"] = proc.returncode == -signal.SIGKILL
     case.extra["left_on_disk"] = sorted(p.name for p in dest.iterdir())
@@ -185,6 +196,13 @@ def resume(bench: Bench, tag: str, name: str, size: int) -> list[Case]:
     print(f"  resume: {case.extra}", flush=True)
     fresh_dir(dest)
     return [case]
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def warm_restart(bench: Bench, tag: str, name: str, size: int) -> list[Case]:
