@@ -78,6 +78,16 @@ def ratio(
     return a / b if a and b else None
 
 
+def inner_ratio(cases: list[Case], scenario: str, profile: str, peer: str) -> float | None:
+    """``ratio`` with gaama_async timed inside its call (``Run.inner``), not as a process:
+    for the publish scenario, where the harness times the whole process."""
+    mine = _find(cases, scenario, profile, "gaama_async")
+    theirs = _find(cases, scenario, profile, peer)
+    inner = mine.median_inner() if mine is not None else None
+    seconds = theirs.median_seconds() if theirs is not None else None
+    return seconds / inner if inner and seconds else None
+
+
 def _rss(cases: list[Case], scenario: str, profile: str) -> float | None:
     ours = _find(cases, scenario, profile, "gaama_async")
     return ours.peak_rss() if ours else None
@@ -154,6 +164,12 @@ def targets(cases: list[Case]) -> list[Target]:
             "x",
         ),
         Target("upload: vs curl -T", ratio(cases, up, "loopback", "curl -T"), 0.95, "x"),
+        Target(
+            "upload: in-process (the publish call) vs curl -T",
+            inner_ratio(cases, up, "loopback", "curl -T"),
+            0.95,
+            "x",
+        ),
         Target("upload: peak RSS", _rss(cases, up, "loopback"), 100, "MiB", higher_is_better=False),
     ]
     resumed = _find(cases, "resume", "loopback", "gaama_async (CLI)")
