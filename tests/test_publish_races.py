@@ -281,7 +281,9 @@ async def test_a_live_publisher_renews_its_lease_and_publishes_the_body_as_given
     server: ReleaseServer, api: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     (tmp_path / "f").write_bytes(b"slowly")
-    server.faults.add(Fault("slow", route="upload", times=1, delay=0.5))
+    # The upload hangs 15 renewal periods (lease/4 = 0.1 s), so two renewals are sure to
+    # fall in it even on a loaded machine (with 0.5 s one CI run saw a single one).
+    server.faults.add(Fault("slow", route="upload", times=1, delay=1.5))
 
     async with _client(server) as client:
         release = await client.publish("v1", [tmp_path / "f"], body="notes", draft_lease=0.4)
