@@ -29,7 +29,13 @@ import anyio.to_thread
 from ._concurrency import first_error
 from ._files import CHUNK_SIZE, ResumableFile, in_pool
 from ._http import GitHubHTTP
-from ._ranges import Segment, partial_answer_matches, plan_segments, range_request_headers
+from ._ranges import (
+    Segment,
+    frontier_from,
+    partial_answer_matches,
+    plan_segments,
+    range_request_headers,
+)
 from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
 from ._retry import Corrupt, TransientError, notes
@@ -107,12 +113,7 @@ class _FrontierHasher:
         """Any thread, after raising a ``done`` count: move the frontier past what is written
         (amortised O(1): the first unfinished segment only moves forward)."""
         with self._frontier_lock:
-            segments, done, index = self._segments, self._done, self._lowest
-            while index < len(segments) and done[index] >= segments[index].length:
-                index += 1
-            self._lowest = index
-            at_end = index == len(segments)
-            self.frontier = self.size if at_end else segments[index].file_offset + done[index]
+            self._lowest, self.frontier = frontier_from(self._segments, self._done, self._lowest)
 
     def _feed_at(self, position: int) -> Callable[[memoryview], None]:
         def feed(data: memoryview) -> None:

@@ -86,9 +86,16 @@ def written_prefix(segments: Sequence[Segment], done: Sequence[int]) -> int:
 
     ``done[i]`` is how many bytes of ``segments[i]`` (from its start) have been written.
     """
-    frontier = 0
-    for segment, written in zip(segments, done, strict=True):
-        frontier = segment.file_offset + written
-        if written < segment.length:
-            break
-    return frontier
+    return frontier_from(segments, done, 0)[1]
+
+
+def frontier_from(segments: Sequence[Segment], done: Sequence[int], lowest: int) -> tuple[int, int]:
+    """``written_prefix`` when segments before ``lowest`` are known to be written: the first
+    unfinished segment and the frontier. A caller that keeps the first returns here in
+    amortised O(1), since it only moves forward."""
+    index = lowest
+    while index < len(segments) and done[index] >= segments[index].length:
+        index += 1
+    if index < len(segments):
+        return index, segments[index].file_offset + done[index]
+    return index, segments[-1].file_offset + segments[-1].length if segments else 0

@@ -236,7 +236,6 @@ class WireResponse:
         self.length = answer.length  # body bytes left when known (Content-Length)
         self._connection: _Connection | None = connection
         self._answer = answer
-        self._plain = connection.context is None
         self._drained = False  # the header parser's read-ahead is taken: read the socket
 
     def receive(
@@ -318,7 +317,7 @@ class WireResponse:
             return 0
         assert answer.fp is not None
         view = view[: self.length]
-        if self._drained and self._plain:
+        if self._drained and self._connection_now().context is None:
             count = self._connection_now().recv_all(view)
         else:  # the first read takes what the header parser buffered; TLS reads through ssl
             count = answer.fp.readinto1(view)
