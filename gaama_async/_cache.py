@@ -7,9 +7,11 @@ the filesystem can (btrfs, XFS: no extra disk), else a copy. Only with ``link=Tr
 made read-only (0o444), so an edit fails instead of changing every download folder at once.
 
 A sidecar notes each entry's size and mtime (an entry changed anyway is dropped, not trusted)
-and when it was last used; past ``max_bytes`` the least recently used entries are evicted after
-each add. The cache also remembers which files each release holds, so ``GAAMA_OFFLINE=1`` can
-serve from it alone. All disk work goes through ``_files``.
+and when it was last used; past ``max_bytes`` the least recently used entries are evicted at
+the end of each download (``settle``), and on the way once a tenth of ``max_bytes`` was added:
+one pass over the cache per download, not one per file. The cache also remembers which files
+each release holds, so ``GAAMA_OFFLINE=1`` can serve from it alone. All disk work goes
+through ``_files``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ._files import (
     files_under,
     make_folder,
     read_bytes_if_any,
+    read_many_if_any,
     remove_files,
     sha256_of,
     stat_or_none,
@@ -46,6 +49,7 @@ OFF = ("off", "0", "false", "no", "none")
 ON = ("on", "1", "true", "yes")
 DEFAULT_MAX_BYTES = 50 * 1024**3
 SIDECAR = ".json"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 #: Entries re-hashed at once by ``verify`` (each reads in chunks on the worker threads).
@@ -202,6 +206,7 @@ class ContentCache:
         self.root = root
         self.link = link
         self.max_bytes = max_bytes
+        self._added = 0  # bytes added since the last eviction pass
 
     def entry(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256
@@ -225,8 +230,11 @@ class ContentCache:
         return True
 
     async def add(self, final: Path, sha256: str) -> None:
-        """Remember a verified file, then evict past ``max_bytes`` (a cache that cannot be
-        written is not an error)."""
+        """Remember a verified file (a cache that cannot be written is not an error).
+
+        Eviction waits for ``settle``, or until a tenth of ``max_bytes`` was added since the
+        last pass: a pass lists the whole cache, and one per file made a cold download of
+        500 small files take 35 s instead of 1."""
         entry = self.entry(sha256)
         with contextlib.suppress(OSError):
             await copy_into(final, entry, link=self.link)
@@ -234,7 +242,15 @@ class ContentCache:
             if found is not None:
                 note = Note(found.st_size, found.st_mtime_ns, time.time_ns())
                 await write_bytes_atomically(self._sidecar(entry), note.to_bytes())
-            await self.evict()
+                self._added += found.st_size
+            if self._added > self.max_bytes // 10:
+                await self.evict()
+
+    async def settle(self) -> None:
+        """Evict past ``max_bytes`` if anything was added since the last pass."""
+        if self._added:
+            with contextlib.suppress(OSError):
+                await self.evict()
 
     async def entries(self) -> list[CacheEntry]:
         """Every entry, least recently used first, with the names releases gave it."""
@@ -281,12 +297,21 @@ class ContentCache:
         await remove_files([p for e in entries for p in (self._sidecar(e.path), e.path)])
 
     async def evict(self) -> None:
-        """Drop least recently used entries until the cache fits ``max_bytes``."""
+        """Drop least recently used entries until the cache fits ``max_bytes``.
+
+        One listing with sizes decides whether anything must go; the sidecars (when each
+        entry was last used) are read only then. Staging files of another process's add are
+        never entries (not named by a digest), so they are never evicted."""
+        self._added = 0
+        listed = await files_under(self.root / "sha256", "")
+        sizes = {p: info.st_size for p, info in listed if _DIGEST.fullmatch(p.name)}
+        if sum(sizes.values()) <= self.max_bytes:
+            return
+        notes = await read_many_if_any([self._sidecar(entry) for entry in sizes])
         entries = []
-        for sidecar, _ in await files_under(self.root / "sha256", SIDECAR):
-            note = Note.from_bytes(await read_bytes_if_any(sidecar))
-            entry = sidecar.with_name(sidecar.name.removesuffix(SIDECAR))
-            entries.append((entry, note.size if note else 0, note.used_ns if note else 0))
+        for (entry, size), raw in zip(sizes.items(), notes, strict=True):
+            note = Note.from_bytes(raw)
+            entries.append((entry, size, note.used_ns if note else 0))
         dropped = evictions(entries, self.max_bytes)
         await remove_files([p for e in dropped for p in (self._sidecar(e), e)])
 

@@ -208,6 +208,8 @@ class _FolderDownload:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.record.save()
+        if self.cache is not None:
+            await self.cache.settle()  # one eviction pass for the whole download
         return paths
 
     async def _fetch_all(

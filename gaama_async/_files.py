@@ -42,7 +42,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -350,6 +350,11 @@ async def file_size(path: Path) -> int:
 async def read_bytes_if_any(path: Path) -> bytes | None:
     """A small file's bytes, or None when it does not exist; a link there is refused."""
     return await in_pool(_read_nofollow, path)
+
+
+async def read_many_if_any(paths: Sequence[Path]) -> list[bytes | None]:
+    """``read_bytes_if_any`` of each of ``paths``, in one worker-thread trip."""
+    return await in_pool(lambda: [_read_nofollow(path) for path in paths])
 
 
 # -- presence (never through a link) --------------------------------------------------------
