@@ -24,7 +24,7 @@ from ._cache import CachedFile, ContentCache
 from ._concurrency import both, first_error, run_all
 from ._context import Context
 from ._filenames import PRIVATE_FOLDER, safe_filename
-from ._files import exists, file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
+from ._files import file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_to_download, inline_assets_complete
@@ -272,29 +272,35 @@ class _FolderDownload:
         return StorageLink(self.ctx.http, target.pieces[0])
 
     async def _locked_fetch(self, target: DownloadTarget) -> Path:
-        async with file_lock(target.path):
-            if not await self._fetched_meanwhile(target):
-                await self._fetch(target)
+        lock = file_lock(target.path)
+        async with lock:
+            if lock.found is not None and await self._fetched_meanwhile(target, lock.found):
+                return target.path
+            await self._fetch(target)
+        if target.size < LARGE_FILE:  # noted as the last trip of its lock found it
+            self.record.note_found(target.path, lock.left, target.sha256, target.pieces)
         return target.path
 
     async def _fetch(self, target: DownloadTarget) -> None:
+        """Place ``target`` from the cache or download it. A large file is noted and the
+        record saved before its lock is released, sparing another process that waits for
+        the lock the hashing."""
         if await self._from_cache(target):
-            await self.record.note(target.path, target.sha256, target.pieces)
             _tell(self.ctx, "cached", target)
-            return
-        ctx = self.ctx
-        await download_file(
-            ctx.http,
-            target,
-            limiter=ctx.limiter,
-            part_size=ctx.limits.part_size,
-            progress=ctx.progress,
-        )
-        if self.cache is not None and target.sha256 is not None:
-            # Before the note: in link mode adding makes the file read-only (a new ctime).
-            await self.cache.add(target.path, target.sha256)
-        await self.record.note(target.path, target.sha256, target.pieces)
+        else:
+            ctx = self.ctx
+            await download_file(
+                ctx.http,
+                target,
+                limiter=ctx.limiter,
+                part_size=ctx.limits.part_size,
+                progress=ctx.progress,
+            )
+            if self.cache is not None and target.sha256 is not None:
+                # Before the note: in link mode adding makes the file read-only (a new ctime).
+                await self.cache.add(target.path, target.sha256)
         if target.size >= LARGE_FILE:
+            await self.record.note(target.path, target.sha256, target.pieces)
             await self.record.save()
 
     async def _from_cache(self, target: DownloadTarget) -> bool:
@@ -302,12 +308,13 @@ class _FolderDownload:
             return False
         return await self.cache.place(target.sha256, target.size, target.path)
 
-    async def _fetched_meanwhile(self, target: DownloadTarget) -> bool:
-        """Whether another process finished ``target`` while we waited for its lock."""
-        if not await exists(target.path):
-            return False
+    async def _fetched_meanwhile(self, target: DownloadTarget, found: os.stat_result) -> bool:
+        """Whether another process finished ``target`` (``found`` there once its lock was
+        ours) while we waited for the lock."""
         await self.record.refresh()
-        return await self.record.is_present(target.path, target.size, target.sha256, target.pieces)
+        return await self.record.is_present(
+            target.path, target.size, target.sha256, target.pieces, stat=found
+        )
 
 
 def _tell(ctx: Context, kind: ProgressKind, target: DownloadTarget) -> None:

@@ -196,7 +196,16 @@ class FolderRecord:
 
     async def note(self, path: Path, sha256: str | None, assets: tuple[Asset, ...]) -> None:
         """Remember a file just verified."""
-        found = await stat_or_none(path)
+        self.note_found(path, await stat_or_none(path), sha256, assets)
+
+    def note_found(
+        self,
+        path: Path,
+        found: os.stat_result | None,
+        sha256: str | None,
+        assets: tuple[Asset, ...],
+    ) -> None:
+        """``note`` with the file's ``lstat`` already taken (``found``)."""
         if found is not None and stats.S_ISREG(found.st_mode):
             record = FileRecord.of(found, sha256, assets)
             self.files[path.name] = self._mine[path.name] = record

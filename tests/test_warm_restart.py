@@ -9,6 +9,7 @@ import pytest
 from helpers import sha256_file, write_random
 
 from gaama_async import GaAMA
+from gaama_async._record import FolderRecord
 from gaama_async.server import ReleaseServer
 
 pytestmark = pytest.mark.anyio
@@ -38,6 +39,26 @@ async def test_warm_restart_transfers_nothing_from_storage(
     assert server.counters.requests["storage"] == 0  # the manifest too comes from the record
     assert server.counters.requests["api.download_asset"] == 0
     assert sum(server.counters.requests.values()) == 1  # the release, assets listed inline
+
+
+async def test_every_downloaded_file_is_noted_so_a_warm_restart_hashes_nothing(
+    client: GaAMA, tmp_path: Path
+) -> None:
+    digests = await _publish(client, tmp_path)
+    out = tmp_path / "out"
+    await client.download("v1", out)
+
+    record = FolderRecord(out)
+    await record.load()
+
+    for name, digest in digests.items():  # noted as the file is now, inode and ctime too
+        found, noted = (out / name).lstat(), record.files[name]
+        assert (noted.size, noted.mtime_ns, noted.sha256) == (
+            found.st_size,
+            found.st_mtime_ns,
+            digest,
+        )
+        assert (noted.ino, noted.ctime_ns) == (found.st_ino, found.st_ctime_ns)
 
 
 async def test_a_changed_or_damaged_local_file_is_fetched_again(
