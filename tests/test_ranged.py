@@ -118,6 +118,25 @@ async def test_large_file_takes_parallel_ranges_and_one_api_call(
     assert listing(tmp_path / "out") == ["weights.bin"]
 
 
+async def test_a_resume_record_staged_by_a_killed_run_is_removed_once_the_file_is_done(
+    ranged: GaAMA, tmp_path: Path
+) -> None:
+    # A run killed while it replaced its resume record leaves the new one staged; the run
+    # that finishes the file holds its lock, so nothing else can be writing it.
+    digest = await _published(ranged, tmp_path, 10 * MIB)
+    private = tmp_path / "out" / ".gaama"
+    private.mkdir(parents=True, mode=0o700)
+    orphan = private / ".f-weights.bin.partial.json.0badcafe.tmp"
+    orphan.write_bytes(b"{}")
+    other = private / ".f-other.bin.partial.json.0badcafe.tmp"  # another file's: kept
+    other.write_bytes(b"{}")
+
+    [path] = await ranged.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    assert not orphan.exists() and other.exists()
+
+
 @pytest.fixture
 def caplog_warnings(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """The client's warnings, for sha256_mismatches(): a resume test fails on any."""
