@@ -237,11 +237,12 @@ class ContentCache:
         500 small files take 35 s instead of 1."""
         entry = self.entry(sha256)
         with contextlib.suppress(OSError):
-            await copy_into(final, entry, link=self.link)
-            found = await stat_or_none(entry)
+            found = await copy_into(final, entry, link=self.link)
             if found is not None:
+                # The entry is durable before its sidecar vouches for it; the sidecar need
+                # not be: one lost in a crash only makes the entry untrusted (re-downloaded).
                 note = Note(found.st_size, found.st_mtime_ns, time.time_ns())
-                await write_bytes_atomically(self._sidecar(entry), note.to_bytes())
+                await write_bytes_atomically(self._sidecar(entry), note.to_bytes(), durable=False)
                 self._added += found.st_size
             if self._added > self.max_bytes // 10:
                 await self.evict()

@@ -912,9 +912,17 @@ async def copy_file(source: Path, final: Path, *, link: bool = False, durable: b
     await in_pool(_copy_file, source, final, link, durable, disk_bound=durable)
 
 
-async def copy_into(source: Path, entry: Path, *, link: bool = False, durable: bool = True) -> None:
-    """Copy ``source`` to ``entry`` in a folder gaama owns (the cache); see ``copy_file``."""
-    await in_pool(_copy_to, source, entry, link, durable, disk_bound=durable)
+async def copy_into(
+    source: Path, entry: Path, *, link: bool = False, durable: bool = True
+) -> os.stat_result | None:
+    """Copy ``source`` to ``entry`` in a folder gaama owns (the cache); see ``copy_file``.
+    Returns the entry's ``lstat``, taken in the same trip to the pool."""
+    return await in_pool(_copy_and_look, source, entry, link, durable, disk_bound=durable)
+
+
+def _copy_and_look(source: Path, entry: Path, link: bool, durable: bool) -> os.stat_result | None:
+    _copy_to(source, entry, link, durable)
+    return _lstat_or_none(entry)
 
 
 def _files_under(root: Path, suffix: str) -> list[tuple[Path, os.stat_result]]:
