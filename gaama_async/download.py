@@ -25,7 +25,7 @@ from .models import DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
 
 log = logging.getLogger("gaama_async")
-# Files up to this size are downloaded into memory (at most one per connection in flight).
+# Files up to this size are downloaded into memory (at most one per file in progress).
 IN_MEMORY_LIMIT = CHUNK_SIZE
 RESUME_ADVICE = "run the download again: it resumes from what is on disk"
 
@@ -60,8 +60,14 @@ async def _download_whole(
 
     async def attempt() -> Path:
         await link.current()  # resolved while earlier files still download
+        if target.size > IN_MEMORY_LIMIT:
+            async with limiter:
+                return await _fetch_whole(target, link, progress)
         async with limiter:
-            return await _fetch_whole(target, link, progress)
+            data = await _receive_small(target, link, progress)
+        # Written with the connection already free for the next file: the write's trip to
+        # the pool held it ~3 ms of the ~30 a small file takes under 20 ms of latency.
+        return await write_file_atomically(target.path, data)
 
     return await http.retry.run(
         attempt, what=f"Downloading '{target.label}'", advice="run the download again"
@@ -121,8 +127,6 @@ async def _fetch_ranges(
 async def _fetch_whole(
     target: DownloadTarget, link: StorageLink, progress: ProgressCallback | None
 ) -> Path:
-    if target.size <= IN_MEMORY_LIMIT:
-        return await _fetch_small(target, link, progress)
     partial = PartialFile(target.path)
     await partial.open()
     try:
@@ -137,17 +141,17 @@ async def _fetch_whole(
         raise
 
 
-async def _fetch_small(
+async def _receive_small(
     target: DownloadTarget, link: StorageLink, progress: ProgressCallback | None
-) -> Path:
-    """A small file is held in memory and written in one go: many small files then cost
-    one trip to the thread pool each instead of six."""
+) -> bytes:
+    """A small file's bytes, checked, held in memory to be written in one go: many small
+    files then cost one trip to the thread pool each instead of six."""
     async with open_range(link, None) as response:
         with mapped_transport_errors(f"downloading '{target.label}'"):
             data = await read_at_most(response, target.size)
     _verify(len(data), hashlib.sha256(data).hexdigest(), target)
     _report(progress, "advance", target, advanced=len(data))
-    return await write_file_atomically(target.path, data)
+    return data
 
 
 async def _stream_into(
