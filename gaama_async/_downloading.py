@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,9 @@ from ._archives import ArchiveLimits, extract_zip
 from ._cache import CachedFile, ContentCache
 from ._concurrency import both, first_error, run_all
 from ._context import Context
-from ._filenames import PRIVATE_FOLDER, safe_filename
+from ._filenames import PRIVATE_FOLDER, UnsafeNameError, safe_filename
 from ._files import file_lock, in_pool, is_dir, make_folder, stat_many, write_empty
+from ._names import is_leftover
 from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_to_download, inline_assets_complete
@@ -32,10 +34,11 @@ from ._removal import available_names, nothing_matches
 from ._storage import StorageLink, manifest_asset, read_manifest, resolve_early
 from .download import download_file
 from .errors import DownloadError
-from .manifest import Manifest
+from .manifest import MANIFEST_NAME, Manifest
 from .models import Asset, DownloadTarget, Release
 from .progress import ProgressEvent, ProgressKind
 
+_PART = re.compile(r"\.part\d+$")  # NAME.part001…: a split file's part (see _publisher)
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # Files this large are recorded as soon as they are verified, sparing another process
 # that waits for them the hashing.
@@ -81,11 +84,13 @@ async def _select(
     ctx: Context,
     request: DownloadRequest,
     open_record: Callable[[], Awaitable[FolderRecord | None]],
+    found: Callable[[Release], None] = lambda _: None,
 ) -> tuple[_Selection, FolderRecord | None]:
     """The release's files and those ``request`` selects; the planning a dry run shares.
     The folder's record is opened once the release is found (an unknown tag leaves no
-    folder behind)."""
+    folder behind); ``found`` hears of the release as soon as it is known."""
     release = await resolve_release(ctx, request.tag)
+    found(release)
     record = await open_record()
     assets, manifest = await _assets_and_manifest(ctx, release, record)
     if record is not None:
@@ -149,14 +154,27 @@ async def download_release(
     ctx: Context, cache: ContentCache | None, request: DownloadRequest
 ) -> list[Path]:
     """Download the release ``request`` names; return every file now in place, sorted."""
+    try:
+        async with anyio.create_task_group() as group:
+            ahead = _LinksAhead(ctx, cache, request, group)
+            paths = await _download_release(ctx, cache, request, ahead)
+            group.cancel_scope.cancel()  # every transfer has taken its link by now
+    except BaseExceptionGroup as failures:
+        error = first_error(failures)
+        raise error from error.__cause__  # the group is no news; the cause may be
+    return paths
 
+
+async def _download_release(
+    ctx: Context, cache: ContentCache | None, request: DownloadRequest, ahead: _LinksAhead
+) -> list[Path]:
     async def open_record() -> FolderRecord:
         await make_folder(request.destination)
         found = FolderRecord(request.destination)
         await found.load()
         return found
 
-    selection, opened = await _select(ctx, request, open_record)
+    selection, opened = await _select(ctx, request, open_record, ahead.start)
     assert opened is not None
     record = opened
     targets, empties, refused = selection.targets, selection.empties, selection.refused
@@ -174,6 +192,65 @@ async def download_release(
         verified = {p.name: digests.get(p) for p in paths}
         paths += await _extract_archives(paths, request, protected=verified)
     return sorted(set(paths))
+
+
+class _LinksAhead:
+    """Storage links resolved as soon as the release is known, while its manifest is read
+    and the download planned (issue 11: "the manifest and every asset's URL resolved
+    concurrently"): the first transfers then start a round trip earlier.
+
+    Only links that will surely be used: no include or exclude patterns; for an asset with
+    a safe name that is not a part of a split file, whose final path holds nothing yet and
+    whose digest the cache does not hold (a private repository pays an API call per link).
+    At most twice the connections, the files the transfers take first. The links are held
+    until the download ends, so the transfers' own links share their resolution."""
+
+    def __init__(
+        self, ctx: Context, cache: ContentCache | None, request: DownloadRequest, group: TaskGroup
+    ) -> None:
+        self.ctx, self.cache, self.request, self.group = ctx, cache, request, group
+        self.held: list[StorageLink] = []
+
+    def start(self, release: Release) -> None:
+        if self.request.include is None and self.request.exclude is None:
+            self.group.start_soon(self._resolve, release)
+
+    async def _resolve(self, release: Release) -> None:
+        try:
+            wanted = await self._surely_fetched(list(release.assets))
+        except OSError:  # the destination cannot be looked at: the download says why
+            return
+        for asset in wanted[: 2 * self.ctx.limits.max_concurrency]:
+            link = StorageLink(self.ctx.http, asset)
+            self.held.append(link)
+            self.group.start_soon(resolve_early, link)
+
+    async def _surely_fetched(self, assets: list[Asset]) -> list[Asset]:
+        candidates = [
+            (asset, final)
+            for asset in assets
+            if (final := _plain_final(asset, self.request.destination)) is not None
+        ]
+        finals = await stat_many([final for _, final in candidates])
+        missing = [asset for (asset, _), st in zip(candidates, finals, strict=True) if not st]
+        if self.cache is None:
+            return missing
+        known = [asset for asset in missing if asset.sha256 is not None]
+        entries = await stat_many([self.cache.entry(a.sha256 or "") for a in known])
+        return [asset for asset, st in zip(known, entries, strict=True) if st is None]
+
+
+def _plain_final(asset: Asset, destination: Path) -> Path | None:
+    """Where a whole-file asset lands; None for the manifest, a part of a split file, an
+    unfinished upload or leftover, or an unsafe name (none of them surely fetched as is)."""
+    if asset.name == MANIFEST_NAME or not asset.is_uploaded or is_leftover(asset):
+        return None
+    if _PART.search(asset.name):
+        return None
+    try:
+        return destination / safe_filename(asset.name)
+    except UnsafeNameError:
+        return None
 
 
 def label_manifest(record: FolderRecord, assets: list[Asset], repo: str, tags: list[str]) -> None:

@@ -18,6 +18,7 @@ from gaama_async._files import file_lock
 from gaama_async._http import pages_holding
 from gaama_async.manifest import MANIFEST_NAME
 from gaama_async.server import Fault, ReleaseServer, ServerConfig
+from gaama_async.server.counters import RequestRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -130,3 +131,45 @@ async def test_no_link_is_resolved_early_for_a_file_the_cache_may_hold(
         await cached.download("v2", tmp_path / "second")
     assert _links_asked(server, "a.bin") == _links_asked(server, "b.bin") == 0
     assert _links_asked(server, MANIFEST_NAME) == 1  # a new folder reads the manifest
+
+
+MANIFEST_DELAY = 0.5  # the manifest's bytes answer this late
+
+
+async def test_file_links_are_resolved_while_the_manifest_is_read(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_two(client, tmp_path)
+    server.counters.reset()
+    server.faults.add(Fault("slow", route="storage", asset=MANIFEST_NAME, delay=MANIFEST_DELAY))
+
+    await client.download("v2", tmp_path / "out")
+
+    assert server.counters.hits("slow", MANIFEST_NAME) == 1
+    log = server.counters.log
+    [manifest] = [r for r in log if r.route == "storage" and r.time < min_storage_of_files(log)]
+    links = [r for r in log if r.route == "web.download" and not r.path.endswith(MANIFEST_NAME)]
+    assert len(links) == 2  # one per file: the transfers took the links resolved ahead
+    assert all(link.time < manifest.time - MANIFEST_DELAY / 2 for link in links)
+
+
+def min_storage_of_files(log: list[RequestRecord]) -> float:
+    """When the first storage answer after the manifest's came (files follow the plan)."""
+    storage = sorted(r.time for r in log if r.route == "storage")
+    return storage[1]
+
+
+async def test_no_link_is_resolved_ahead_for_a_file_in_the_folder_or_not_chosen(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    await _publish_two(client, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.bin").write_bytes((tmp_path / "two" / "a.bin").read_bytes())  # no record: hashed
+    server.counters.reset()
+
+    await client.download("v2", out)
+    await client.download("v2", tmp_path / "only-b", include=["b.bin"])
+
+    assert _links_asked(server, "a.bin") == 0
+    assert _links_asked(server, "b.bin") == 2
