@@ -36,6 +36,7 @@ from ._files import (
     copy_into,
     files_under,
     make_folder,
+    read_and_look,
     read_bytes_if_any,
     read_many_if_any,
     remove_files,
@@ -217,14 +218,14 @@ class ContentCache:
 
     async def place(self, sha256: str, size: int, final: Path) -> bool:
         """Put the cached file with this digest at ``final``; False when it is not cached."""
-        entry = self.entry(sha256)
-        try:
-            note = Note.from_bytes(await read_bytes_if_any(self._sidecar(entry)))
-            if note is None or not note.vouches_for(await stat_or_none(entry), size):
+        entry, sidecar = self.entry(sha256), self._sidecar(self.entry(sha256))
+        try:  # two trips to the pool: look, then place and note the use
+            raw, found = await read_and_look(sidecar, entry)
+            note = Note.from_bytes(raw)
+            if note is None or not note.vouches_for(found, size):
                 return False
-            await copy_file(entry, final, link=self.link)
             used = Note(note.size, note.mtime_ns, time.time_ns())
-            await write_bytes_atomically(self._sidecar(entry), used.to_bytes(), durable=False)
+            await copy_file(entry, final, link=self.link, then=(sidecar, used.to_bytes()))
         except OSError:
             return False
         return True

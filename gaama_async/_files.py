@@ -906,10 +906,33 @@ def _copy_to(source: Path, entry: Path, link: bool, durable: bool) -> None:
         _unlink_quietly(staging)
 
 
-async def copy_file(source: Path, final: Path, *, link: bool = False, durable: bool = True) -> None:
+async def copy_file(
+    source: Path,
+    final: Path,
+    *,
+    link: bool = False,
+    durable: bool = True,
+    then: tuple[Path, bytes] | None = None,
+) -> None:
     """Place a copy of ``source`` (a clone where the filesystem allows) at ``final``; with
-    ``link``, a hard link, and both names become read-only."""
-    await in_pool(_copy_file, source, final, link, durable, disk_bound=durable)
+    ``link``, a hard link, and both names become read-only. ``then``: a file in a folder
+    gaama owns to replace (not durably) once the copy is in place, in the same trip (the
+    cache's note of when an entry was last used)."""
+    await in_pool(_copy_file_then, source, final, link, durable, then, disk_bound=durable)
+
+
+def _copy_file_then(
+    source: Path, final: Path, link: bool, durable: bool, then: tuple[Path, bytes] | None
+) -> None:
+    _copy_file(source, final, link, durable)
+    if then is not None:
+        _write_atomically(*then, durable=False)
+
+
+async def read_and_look(path: Path, other: Path) -> tuple[bytes | None, os.stat_result | None]:
+    """``read_bytes_if_any(path)`` and ``stat_or_none(other)`` in one trip (a cache
+    entry's sidecar and the entry)."""
+    return await in_pool(lambda: (_read_nofollow(path), _lstat_or_none(other)))
 
 
 async def copy_into(
