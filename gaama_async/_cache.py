@@ -218,7 +218,8 @@ class ContentCache:
 
     async def place(self, sha256: str, size: int, final: Path) -> bool:
         """Put the cached file with this digest at ``final``; False when it is not cached."""
-        entry, sidecar = self.entry(sha256), self._sidecar(self.entry(sha256))
+        entry = self.entry(sha256)
+        sidecar = self._sidecar(entry)
         try:  # two trips to the pool: look, then place and note the use
             raw, found = await read_and_look(sidecar, entry)
             note = Note.from_bytes(raw)

@@ -180,7 +180,7 @@ async def _download_release(
     targets, empties, refused = selection.targets, selection.empties, selection.refused
     if cache is not None:
         await _remember_release(ctx, cache, request.tag, targets, empties)
-    job = _FolderDownload(ctx, cache, record)
+    job = _FolderDownload(ctx, cache, record, ahead.group)
     paths = await job.run(selection.chosen, selection.chosen_empties)
     if refused:
         raise DownloadError(
@@ -235,9 +235,9 @@ class _LinksAhead:
         missing = [asset for (asset, _), st in zip(candidates, finals, strict=True) if not st]
         if self.cache is None:
             return missing
-        known = [asset for asset in missing if asset.sha256 is not None]
-        entries = await stat_many([self.cache.entry(a.sha256 or "") for a in known])
-        return [asset for asset, st in zip(known, entries, strict=True) if st is None]
+        known = [(asset, asset.sha256) for asset in missing if asset.sha256 is not None]
+        entries = await stat_many([self.cache.entry(digest) for _, digest in known])
+        return [asset for (asset, _), st in zip(known, entries, strict=True) if st is None]
 
 
 def _plain_final(asset: Asset, destination: Path) -> Path | None:
@@ -263,10 +263,20 @@ def label_manifest(record: FolderRecord, assets: list[Asset], repo: str, tags: l
 class _FolderDownload:
     """The files of one download call into one folder, with its record."""
 
-    def __init__(self, ctx: Context, cache: ContentCache | None, record: FolderRecord) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        cache: ContentCache | None,
+        record: FolderRecord,
+        early: TaskGroup | None = None,
+    ) -> None:
+        """``early``: the download's task group, where links are resolved ahead of their
+        transfers (one group for all: a group per file took ~6% of the event loop's time
+        in a py-spy profile of 500 small files)."""
         self.ctx = ctx
         self.cache = cache
         self.record = record
+        self.early = early
         self._early: set[Path] = set()  # files whose links are resolved ahead (see run)
 
     async def run(self, targets: list[DownloadTarget], empties: list[Path]) -> list[Path]:
@@ -292,16 +302,8 @@ class _FolderDownload:
     async def _fetch_all(
         self, missing: list[DownloadTarget], in_progress: anyio.CapacityLimiter
     ) -> list[Path]:
-        """Every missing file, ``in_progress`` at a time; links resolved early run beside
-        them in one task group (a group per file took ~6% of the event loop's time in a
-        py-spy profile of 500 small files)."""
-        try:
-            async with anyio.create_task_group() as early:
-                paths = await run_all([self._job(t, early) for t in missing], in_progress)
-                early.cancel_scope.cancel()  # every transfer has taken its link by now
-        except BaseExceptionGroup as failures:
-            raise first_error(failures) from None
-        return paths
+        """Every missing file, ``in_progress`` at a time."""
+        return await run_all([self._job(t) for t in missing], in_progress)
 
     async def _present(self, targets: list[DownloadTarget]) -> list[DownloadTarget]:
         """The targets already in the folder, by record (no hashing) or else by hash."""
@@ -314,15 +316,15 @@ class _FolderDownload:
             )
         ]
 
-    def _job(self, target: DownloadTarget, early: TaskGroup) -> Callable[[], Awaitable[Path]]:
+    def _job(self, target: DownloadTarget) -> Callable[[], Awaitable[Path]]:
         async def run() -> Path:
             # The link is resolved while the file's lock is taken and checked (and, for a
             # ranged file, its resume record read): its round trip is off the path to the
             # first byte. ``link`` lives until the transfer ends: the transfer's own link
             # of the same asset shares its resolution (``StorageLink``).
             link = self._early_link(target)
-            if link is not None:
-                early.start_soon(resolve_early, link)
+            if link is not None and self.early is not None:
+                self.early.start_soon(resolve_early, link)
             path = await self._locked_fetch(target)
             del link  # held until here on purpose
             return path
