@@ -54,7 +54,8 @@ NOTES = [
     "`--file-allocation=none` (its fastest). gaama 0.7.2 is unmodified except its two "
     "hard-coded base URLs; it publishes with `zip_files=False` (its default uploads an extra "
     "zip of everything) and downloads every asset sequentially, one request each. A peer "
-    "whose runs exceed the per-case time budget (`--budget`) is run fewer times.",
+    "whose runs exceed the per-case time budget (`--budget`) is run fewer times. gaama_async "
+    "(an editable install here) is compiled to bytecode first, as `pip install` leaves it.",
     "",
     "Profiles: loopback = no added latency, no bandwidth cap; cdn = 20 ms added to every API "
     "and storage response and 20 MiB/s per storage connection; https = loopback with every "
