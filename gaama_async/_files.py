@@ -58,6 +58,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ._filenames import PRIVATE_FOLDER
+from ._filesystems import keeps_files_in_memory
 from .errors import DownloadError, LocalFileError
 
 T = TypeVar("T")
@@ -547,8 +548,9 @@ def _pwrite_all(fd: int, chunks: list[bytes], offset: int) -> None:
 
 
 class ResumableFile:
-    """A large download in progress: a preallocated file in the private folder written at
-    offsets, and a small state record beside it so the next run continues where this stopped.
+    """A large download in progress: a file in the private folder written at offsets (each
+    range reserved first, on disk filesystems), and a small state record beside it so the
+    next run continues where this stopped.
 
     The state is saved without ``fsync``: after a power cut it may claim bytes that never
     reached the disk, but the hasher reads the written prefix back from the file, so such a
@@ -562,6 +564,7 @@ class ResumableFile:
         self.path = final.parent / PRIVATE_FOLDER / self._name
         self.state_path = final.parent / PRIVATE_FOLDER / self._state
         self._fd = -1
+        self._reserving = True  # until the file is found to live in memory (_filesystems)
 
     async def read_state(self) -> bytes | None:
         """The saved state record, if any."""
@@ -590,6 +593,7 @@ class ResumableFile:
             with _space_checked(self.final.parent):
                 if fresh or os.fstat(fd).st_size != size:
                     _size_file(fd, size)
+            self._reserving = not keeps_files_in_memory(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -604,7 +608,10 @@ class ResumableFile:
         _pwrite_all(self._fd, chunks, offset)
 
     async def reserve(self, offset: int, length: int) -> None:
-        """Allocate a range before its bytes are fetched: a full disk fails here, clearly."""
+        """Allocate a range before its bytes are fetched: a full disk fails here, clearly.
+        Not where files live in memory: nothing to lay out there, only a pass to pay."""
+        if not self._reserving:
+            return
         with _space_checked(self.final.parent):
             await in_pool(_reserve, self._fd, offset, length)
 
@@ -625,6 +632,8 @@ class ResumableFile:
         """``reserve`` for a caller on a worker thread; every failure is a ``GaamaError``
         (a full disk ``DiskFullError``), never an ``OSError`` a network caller would take
         for a failure to connect."""
+        if not self._reserving:
+            return
         try:
             with _space_checked(self.final.parent):
                 _reserve(self._fd, offset, length)
