@@ -31,7 +31,7 @@ from ._plan import Patterns, plan_download, selected, selected_files
 from ._record import FolderRecord
 from ._releases import assets_to_download, inline_assets_complete
 from ._removal import available_names, nothing_matches
-from ._storage import StorageLink, manifest_asset, read_manifest, resolve_early
+from ._storage import StorageLink, manifest_asset, read_manifest, resolve_early, web_probed
 from .download import download_file
 from .errors import DownloadError
 from .manifest import MANIFEST_NAME, Manifest
@@ -203,7 +203,9 @@ class _LinksAhead:
     a safe name that is not a part of a split file, whose final path holds nothing yet and
     whose digest the cache does not hold (a private repository pays an API call per link).
     At most twice the connections, the files the transfers take first. The links are held
-    until the download ends, so the transfers' own links share their resolution."""
+    until the download ends, so the transfers' own links share their resolution. While it
+    is not known yet whether the web host serves the repository, they wait for whoever asks
+    first (the manifest's link): a guess must not put the download's first need behind it."""
 
     def __init__(
         self, ctx: Context, cache: ContentCache | None, request: DownloadRequest, group: TaskGroup
@@ -220,9 +222,13 @@ class _LinksAhead:
             wanted = await self._surely_fetched(list(release.assets))
         except OSError:  # the destination cannot be looked at: the download says why
             return
-        for asset in wanted[: 2 * self.ctx.limits.max_concurrency]:
-            link = StorageLink(self.ctx.http, asset)
-            self.held.append(link)
+        links = [
+            StorageLink(self.ctx.http, a) for a in wanted[: 2 * self.ctx.limits.max_concurrency]
+        ]
+        self.held += links
+        if links:  # the manifest's link (or the first transfer's) learns it first
+            await web_probed(links[0])
+        for link in links:
             self.group.start_soon(resolve_early, link)
 
     async def _surely_fetched(self, assets: list[Asset]) -> list[Asset]:

@@ -156,6 +156,8 @@ class GitHubHTTP:
         # repositories do), keyed by its web page URL; see ``_storage.StorageLink``.
         self.web_links: dict[str, bool] = {}
         self.web_probe = anyio.Lock()
+        # Set, per web page URL, once a probe of it has ended (whatever it learnt).
+        self.web_probed: dict[str, anyio.Event] = {}
         # Each asset's storage location while some ``_storage.StorageLink`` of it is alive,
         # by the asset's API URL: shared, so a link resolved ahead serves the transfer's own.
         self.storage_links: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()

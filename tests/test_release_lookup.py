@@ -153,6 +153,26 @@ async def test_file_links_are_resolved_while_the_manifest_is_read(
     assert all(link.time < manifest.time - MANIFEST_DELAY / 2 for link in links)
 
 
+LINK_DELAY = 0.5  # a file's link answers this late
+
+
+async def test_the_manifests_link_never_waits_behind_a_link_resolved_ahead(
+    client: GaAMA, server: ReleaseServer, tmp_path: Path
+) -> None:
+    """Links ahead are a guess, the manifest's link is what the download needs first: while
+    nobody knows yet whether the web host serves the repository, the manifest's link asks,
+    and the links ahead wait for the answer, never the manifest for theirs."""
+    await _publish_two(client, tmp_path)
+    server.counters.reset()
+    server.faults.add(Fault("slow", route="web.download", asset="a.bin", delay=LINK_DELAY))
+
+    await client.download("v2", tmp_path / "out")
+
+    assert server.counters.hits("slow", "a.bin") == 1
+    answered = [r.path for r in server.counters.log if r.route == "web.download"]
+    assert answered[0].endswith(MANIFEST_NAME), answered  # not after a.bin's slow answer
+
+
 def min_storage_of_files(log: list[RequestRecord]) -> float:
     """When the first storage answer after the manifest's came (files follow the plan)."""
     storage = sorted(r.time for r in log if r.route == "storage")
