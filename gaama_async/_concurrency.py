@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -30,24 +31,38 @@ async def run_all(
 ) -> list[T]:
     """Run ``jobs`` concurrently, ``limiter`` at a time if given; results in job order.
 
-    The first failure cancels the rest and is raised on its own.
+    With a limiter, as many workers as it has tokens take the jobs in order, rather than a
+    task per job: starting 500 tasks took ~50 ms before the first job ran (a download of
+    500 small files, traced), time every transfer waited. The limiter's size is read once;
+    callers pass limiters of their own, not ones resized meanwhile.
+    The first failure cancels the rest and is raised on its own, with its own cause.
     """
     results: dict[int, T] = {}
+    queue = iter(enumerate(jobs))  # shared by the workers: each job is taken once
 
-    async def run(index: int, job: Callable[[], Awaitable[T]]) -> None:
-        if limiter is None:
-            results[index] = await job()
-            return
-        async with limiter:
-            results[index] = await job()
+    async def work() -> None:
+        for index, job in queue:
+            if limiter is None:
+                results[index] = await job()
+                continue
+            async with limiter:
+                results[index] = await job()
 
     try:
         async with anyio.create_task_group() as group:
-            for index, job in enumerate(jobs):
-                group.start_soon(run, index, job)
+            for _ in range(workers_for(len(jobs), limiter)):
+                group.start_soon(work)
     except BaseExceptionGroup as failures:
-        raise first_error(failures) from None
+        error = first_error(failures)
+        raise error from error.__cause__  # the group is no news; the cause may be
     return [results[i] for i in range(len(jobs))]
+
+
+def workers_for(jobs: int, limiter: anyio.CapacityLimiter | None) -> int:
+    """One worker per job without a limiter (each runs one), else one per token."""
+    if limiter is None or limiter.total_tokens == math.inf:
+        return jobs
+    return min(jobs, max(1, int(limiter.total_tokens)))
 
 
 async def both(
