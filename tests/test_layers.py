@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(
         [
             "_files", "_http", "_wire", "_responses", "_archives", "_bundle", "_cache", "_record",
-            "_drafts",
+            "_drafts", "_filesystems",
         ],
         1,
     ),
