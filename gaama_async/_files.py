@@ -509,8 +509,8 @@ async def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = Tru
 
 def _size_file(fd: int, size: int) -> None:
     """Give the file its final size, refusing now (``ENOSPC``) when the filesystem has no
-    room for what is not allocated yet; each range is reserved just before it is written
-    (``ResumableFile.reserve``).
+    room for what is not allocated yet; on disk filesystems each range is reserved just
+    before it is written (``ResumableFile.reserve``; not on tmpfs, see ``_filesystems``).
 
     Not one ``fallocate`` of the whole file up front any more: on tmpfs (and any filesystem
     without unwritten extents) that zeroes every page, 0.44 s per GiB here, all of it before

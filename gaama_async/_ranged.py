@@ -59,7 +59,7 @@ def _mib(size: int) -> str:
 
 
 CHECKPOINT_BYTES = 4 * CHUNK_SIZE  # at most, between two saves of the resume record
-HASH_CHUNK = 4 * CHUNK_SIZE  # read back and hashed per trip to the pool
+HASH_CHUNK = 4 * CHUNK_SIZE  # hashed through a mapping of the file per turn (feed_range)
 # Written but unhashed bytes past which receiving threads queue to hash (see _FrontierHasher).
 # Measured on loopback, 1 GiB: at 8 MiB the sixteen threads spent 19 thread-seconds queued,
 # a core idle while one hashed; with no limit 670 MiB were left to hash after the last byte.
@@ -371,8 +371,8 @@ class RangedDownload:
         done = self._state.done[index]
         start, left = segment.start + done, segment.length - done
         headers = range_request_headers(start, segment.stop, etag)
-        # The range's room on disk is allocated while its request travels (a full disk
-        # fails there, clearly): on tmpfs that zeroes pages, 30 ms per 16 x 8 MiB, measured.
+        # On a disk filesystem the range's room is allocated while its request travels (a
+        # full disk fails there, clearly); on tmpfs not at all (see _filesystems).
         reserve = partial(self.file.reserve_blocking, segment.file_offset + done, left)
         wire = self.links[segment.piece].http.wire
         response = open_blocking(wire, url, headers, call, reserve)
