@@ -5,7 +5,9 @@ folder and its own cache, start together against one local server under the CDN-
 profile (20 ms per answer, 25 MiB/s per storage connection) and fetch one ``--files``-asset
 release (default 20 files of ``--file-kib`` KiB). Then they all start again on their full
 folders (a warm restart). Both for a public repository, fetched anonymously as a fleet of
-unauthenticated hosts would, and for a private one with a token.
+unauthenticated hosts would, and for a private one with a token: once with the client's
+defaults, and once with ``GAAMA_API_CONCURRENCY`` set to 100 / hosts, so the fleet that
+shares one token stays inside GitHub's 100 concurrent requests for it.
 
 Reported per scenario: API calls per host (the server's ``api.*`` request counters over the
 hosts), total API calls, web-host requests, and the wall time until the last host is ready.
@@ -64,12 +66,34 @@ async def _publish(server: ReleaseServer, scratch: Path, files: int, size: int) 
         await client.publish("v1", sorted(source.iterdir()))
 
 
-async def _host(server: ReleaseServer, folder: Path, token: str | None) -> int:
+@dataclass(frozen=True)
+class Fleet:
+    """What every host of one scenario runs with."""
+
+    private: bool
+    api_concurrency: int | None = None  # GAAMA_API_CONCURRENCY, or the client's default
+
+    @property
+    def token(self) -> str | None:
+        return TOKEN if self.private else None
+
+    @property
+    def kind(self) -> str:
+        kind = "private, token" if self.private else "public, anonymous"
+        if self.api_concurrency is not None:
+            kind += f", GAAMA_API_CONCURRENCY={self.api_concurrency}"
+        return kind
+
+
+async def _host(server: ReleaseServer, folder: Path, fleet: Fleet) -> int:
     """One host's start-up: the CLI as users run it; its exit code."""
-    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    hidden = ("GH_TOKEN", "GITHUB_TOKEN", "GAAMA_API_CONCURRENCY")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     env.update(GAAMA_API_URL=server.api_url, GAAMA_CACHE_DIR=str(folder / "cache"))
-    if token:
-        env["GITHUB_TOKEN"] = token
+    if fleet.token:
+        env["GITHUB_TOKEN"] = fleet.token
+    if fleet.api_concurrency is not None:
+        env["GAAMA_API_CONCURRENCY"] = str(fleet.api_concurrency)
     command = [sys.executable, "-m", "gaama_async", "download", REPO, "--tag", "v1"]
     command += ["--dir", str(folder / "model"), "--quiet"]
     done = await anyio.run_process(command, env=env, check=False)
@@ -77,13 +101,13 @@ async def _host(server: ReleaseServer, folder: Path, token: str | None) -> int:
 
 
 async def _start_fleet(
-    server: ReleaseServer, folders: list[Path], token: str | None, scenario: str
+    server: ReleaseServer, folders: list[Path], fleet: Fleet, scenario: str
 ) -> Outcome:
     server.counters.reset()
     codes: list[int] = []
 
     async def one(folder: Path) -> None:
-        codes.append(await _host(server, folder, token))
+        codes.append(await _host(server, folder, fleet))
 
     started = time.perf_counter()
     async with anyio.create_task_group() as hosts:
@@ -100,11 +124,12 @@ async def _start_fleet(
 
 async def run(args: argparse.Namespace) -> list[Outcome]:
     outcomes = []
-    for private in (False, True):
+    shared = max(1, 100 // args.hosts)
+    for fleet in (Fleet(private=False), Fleet(private=True), Fleet(True, shared)):
         with tempfile.TemporaryDirectory(prefix="gaama-fleet-", dir=args.dir) as scratch:
             root = Path(scratch)
             config = ServerConfig(
-                root=root / "github", tokens={TOKEN: "fleet"}, repos=(REPO,), private=private,
+                root=root / "github", tokens={TOKEN: "fleet"}, repos=(REPO,), private=fleet.private,
                 latency=0.02, bandwidth=25.0 * MIB,
             )  # fmt: skip
             # A fleet of hosts is not a burst from one client: lift the limits that would
@@ -114,10 +139,9 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
             async with ReleaseServer(config) as server:
                 await _publish(server, root, args.files, args.file_kib * KIB)
                 folders = [root / f"host-{n:03d}" for n in range(args.hosts)]
-                kind = "private, token" if private else "public, anonymous"
-                token = TOKEN if private else None
-                outcomes.append(await _start_fleet(server, folders, token, f"{kind}: cold"))
-                outcomes.append(await _start_fleet(server, folders, token, f"{kind}: warm"))
+                for start in ("cold", "warm"):
+                    scenario = f"{fleet.kind}: {start}"
+                    outcomes.append(await _start_fleet(server, folders, fleet, scenario))
     return outcomes
 
 

@@ -84,6 +84,7 @@ CLI_WORDS: list[tuple[str, str]] = [
     ("raise max_rate_limit_wait", "pass a larger --max-wait"),
     ("max_rate_limit_wait", "--max-wait"),
     ("max_concurrency", "--concurrency"),
+    ("max_api_concurrency", "--api-concurrency"),
 ]
 
 

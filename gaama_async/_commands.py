@@ -71,6 +71,7 @@ def _client(args: argparse.Namespace, progress: ConsoleProgress | None) -> GaAMA
             repo=args.repo,
             api_url=args.api_url,
             max_concurrency=getattr(args, "concurrency", DEFAULT_CONCURRENCY),
+            max_api_concurrency=args.api_concurrency,
             retry=RetryPolicy(attempts=args.retries),
             max_rate_limit_wait=args.max_wait,
             progress=progress,

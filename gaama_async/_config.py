@@ -16,6 +16,10 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 # and storage round trips well enough to match aria2c -j16; 8 fell about 20% short. GitHub
 # allows 100 concurrent requests, and a secondary limit halves this anyway.
 DEFAULT_CONCURRENCY = 16
+# Requests in flight to the API host at once. GitHub allows 100 concurrent requests per
+# token (spec 10.2); one client stays far inside that (links resolved ahead are at most twice
+# the transfers). Hosts that share one token share the 100: a fleet of N divides it.
+DEFAULT_API_CONCURRENCY = 32
 # GitHub refuses assets of "2 GB" or more, and whether that is 10**9 or 2**30 based is
 # unverified: stay under both. Larger files are published as parts.
 DEFAULT_MAX_ASSET_SIZE = 2 * 10**9 - 2**20
@@ -24,14 +28,17 @@ DEFAULT_API_URL = "https://api.github.com"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """How much a client moves at once and in what pieces."""
+    """How much a client moves at once and in what pieces, and how many requests it has in
+    flight to the API host (``max_api_concurrency``; hosts sharing a token share GitHub's
+    100, so a fleet of N sets about 100 / N)."""
 
     max_concurrency: int = DEFAULT_CONCURRENCY
     part_size: int = DEFAULT_PART_SIZE
     max_asset_size: int = DEFAULT_MAX_ASSET_SIZE
+    max_api_concurrency: int = DEFAULT_API_CONCURRENCY
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrency", "part_size", "max_asset_size"):
+        for name in ("max_concurrency", "part_size", "max_asset_size", "max_api_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 

@@ -20,7 +20,7 @@ import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, NoReturn, TypeVar
 
 import aiohttp
@@ -28,7 +28,7 @@ import anyio
 from yarl import URL
 
 from ._concurrency import run_all
-from ._config import Pacing, Timeouts
+from ._config import DEFAULT_API_CONCURRENCY, Pacing, Timeouts
 from ._netenv import Proxy, TrustStore, proxy_for, trust_store
 from ._ratelimit import (
     AdaptiveConcurrency,
@@ -127,6 +127,7 @@ class GitHubHTTP:
         pacing: Pacing,
         timeouts: Timeouts,
         concurrency: AdaptiveConcurrency,
+        api_concurrency: int = DEFAULT_API_CONCURRENCY,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
@@ -138,6 +139,8 @@ class GitHubHTTP:
         self.gate = RateLimitGate(pacing.max_rate_limit_wait)
         self.clock = ServerClock()
         self.concurrency = concurrency
+        # Requests in flight to the API host: GitHub's concurrent-request limit is per token.
+        self._api_slots = anyio.Semaphore(api_concurrency)
         self.pacer = WritePacer(pacing.write_interval)
         self._secondary_wait = pacing.secondary_wait
         self._strikes = 0  # rate limits in a row, for exponential backoff
@@ -255,18 +258,19 @@ class GitHubHTTP:
         await self.gate.wait()
         if method in WRITE_METHODS:
             await self.pacer.wait()
+        async with self._slot_for(url):
             await self.gate.wait()
-        with mapped_transport_errors(what):
-            response = await self.session.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                data=body() if body is not None else None,
-                headers=self._headers(url, headers),
-                allow_redirects=False,
-                **self.proxy_for(url),
-            )
+            with mapped_transport_errors(what):
+                response = await self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=body() if body is not None else None,
+                    headers=self._headers(url, headers),
+                    allow_redirects=False,
+                    **self.proxy_for(url),
+                )
         self.clock.observe(response.headers.get("Date"))
         if response.status < 400:
             self._strikes = 0
@@ -274,6 +278,13 @@ class GitHubHTTP:
             return response
         payload = await _read_error_payload(response)
         self._raise_for(response, payload, what)
+
+    def _slot_for(self, url: str) -> AbstractAsyncContextManager[Any]:
+        """A place among the API host's requests in flight; other hosts (uploads, the web
+        host) are not held to it. Held until the answer's headers are in."""
+        if origin(url) == origin(self.api_url):
+            return self._api_slots
+        return nullcontext()
 
     def _raise_for(self, response: aiohttp.ClientResponse, payload: Any, what: str) -> NoReturn:
         limit = self._rate_limit_of(response, payload)

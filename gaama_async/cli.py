@@ -44,6 +44,8 @@ environment: GITHUB_TOKEN (or GH_TOKEN) the token; GAAMA_API_URL (or GITHUB_API_
              the API base, e.g. https://HOST/api/v3 for GitHub Enterprise;
              GAAMA_CACHE_DIR the download cache's folder (or off); GAAMA_CACHE_MAX_SIZE
              its limit (50G); GAAMA_OFFLINE=1 downloads from the cache only;
+             GAAMA_API_CONCURRENCY API requests in flight (32; hosts sharing a
+             token share GitHub's 100, so a fleet of N sets about 100/N);
              HTTPS_PROXY, HTTP_PROXY, NO_PROXY a forward proxy; REQUESTS_CA_BUNDLE or
              SSL_CERT_FILE a corporate CA bundle;
              GAAMA_DEBUG=1 prints the traceback of an unexpected error
@@ -188,6 +190,13 @@ def _client_arguments(
             default=DEFAULT_CONCURRENCY,
             help=f"transfers in flight (default: {DEFAULT_CONCURRENCY}, as the library)",
         )
+    parser.add_argument(
+        "--api-concurrency",
+        type=_at_least_one,
+        metavar="N",
+        help="API requests in flight (default: $GAAMA_API_CONCURRENCY, else 32; a fleet of "
+        "hosts sharing one token: about 100 / hosts)",
+    )
     parser.add_argument(
         "--retries",
         type=_at_least_one,

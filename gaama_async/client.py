@@ -105,6 +105,21 @@ def _api_url(api_url: str | None) -> str:
     return chosen
 
 
+def _api_concurrency(given: int | None, limits: Limits | None) -> int | None:
+    """``max_api_concurrency``, else (when no ``Limits`` names it) ``GAAMA_API_CONCURRENCY``:
+    a fleet sharing one token sets it once in its environment, not in every call site."""
+    if given is not None or limits is not None:
+        return given
+    text = os.environ.get("GAAMA_API_CONCURRENCY", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(
+            f"GAAMA_API_CONCURRENCY must be a whole number of at least 1, got {text!r}"
+        )
+    return int(text)
+
+
 def _token(token: str | None, username: str | None, password: str | None) -> str | None:
     if token is None and not (username and password):
         return os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None
@@ -139,7 +154,9 @@ class GaAMA:
 
     Configuration comes as value objects — ``limits=Limits(...)``, ``timeouts=Timeouts(...)``,
     ``pacing=Pacing(...)``, ``retry=RetryPolicy(...)`` — or as the simple keywords, which
-    override the matching field of the object they belong to.
+    override the matching field of the object they belong to. ``max_api_concurrency``
+    (else ``GAAMA_API_CONCURRENCY``) bounds requests in flight to the API host: hosts that
+    share a token share GitHub's 100 concurrent requests.
     """
 
     #: ``publish`` also publishes a ``{tag}.zip`` bundle when ``zip_files`` is not given.
@@ -164,6 +181,7 @@ class GaAMA:
         max_concurrency: int | None = None,
         part_size: int | None = None,
         max_asset_size: int | None = None,
+        max_api_concurrency: int | None = None,
         max_rate_limit_wait: float | None = None,
         secondary_rate_limit_wait: float | None = None,
         write_interval: float | None = None,
@@ -176,7 +194,10 @@ class GaAMA:
         limits = dataclasses.replace(
             limits or Limits(),
             **_given(
-                max_concurrency=max_concurrency, part_size=part_size, max_asset_size=max_asset_size
+                max_concurrency=max_concurrency,
+                part_size=part_size,
+                max_asset_size=max_asset_size,
+                max_api_concurrency=_api_concurrency(max_api_concurrency, limits),
             ),
         )
         pacing = dataclasses.replace(
@@ -221,6 +242,7 @@ class GaAMA:
             pacing=pacing,
             timeouts=timeouts,
             concurrency=concurrency,
+            api_concurrency=limits.max_api_concurrency,
         )
         return Context(http, repo, limits, concurrency.limiter, progress)
 

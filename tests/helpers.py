@@ -154,9 +154,9 @@ class RequestStarts:
         opened, record = counters.opened, counters.record
         starts: dict[object, float] = {}
 
-        def tapped_opened() -> None:
+        def tapped_opened(origin: str) -> None:
             starts[asyncio.current_task()] = time.time()
-            opened()
+            opened(origin)
 
         def tapped_record(*args: Any, **kwargs: Any) -> None:
             record(*args, **kwargs)

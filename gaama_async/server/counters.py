@@ -26,6 +26,8 @@ class Counters:
 
     ``connections_open``/``connections_peak`` count requests in flight (all origins), which is
     the parallelism a client really achieves; aiohttp does not expose raw socket events.
+    ``open_by_origin``/``peak_by_origin`` count them per origin (``api``, ``uploads``,
+    ``storage``, ``web``): GitHub's concurrent-request limit concerns the API.
     ``faults_injected`` counts injected faults by action, ``fault_hits`` by action and the
     name of the asset the request was about (None for requests about no asset), so a test
     can check that a fault hit what it was aimed at and not, say, the manifest.
@@ -37,19 +39,26 @@ class Counters:
     bytes_received: int = 0
     connections_open: int = 0
     connections_peak: int = 0
+    open_by_origin: Counter[str] = field(default_factory=Counter)
+    peak_by_origin: Counter[str] = field(default_factory=Counter)
     storage_requests_with_authorization: int = 0
     faults_injected: Counter[str] = field(default_factory=Counter)
     fault_hits: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     log: list[RequestRecord] = field(default_factory=list)
 
-    def opened(self) -> None:
-        """Note a request entering the server."""
+    def opened(self, origin: str) -> None:
+        """Note a request entering the server at ``origin``."""
         self.connections_open += 1
         self.connections_peak = max(self.connections_peak, self.connections_open)
+        self.open_by_origin[origin] += 1
+        self.peak_by_origin[origin] = max(
+            self.peak_by_origin[origin], self.open_by_origin[origin]
+        )
 
-    def closed(self) -> None:
-        """Note a request leaving the server."""
+    def closed(self, origin: str) -> None:
+        """Note a request leaving the server at ``origin``."""
         self.connections_open -= 1
+        self.open_by_origin[origin] -= 1
 
     def record(
         self, route: str, method: str, path: str, status: int, *, had_authorization: bool
@@ -70,17 +79,20 @@ class Counters:
 
     def reset(self) -> None:
         """Zero everything except the requests still in flight."""
-        open_now = self.connections_open
+        open_now, open_by_origin = self.connections_open, self.open_by_origin
         fresh = Counters()
         for name in fresh.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
-        self.connections_open = open_now
-        self.connections_peak = open_now
+        self.connections_open = self.connections_peak = open_now
+        self.open_by_origin = open_by_origin
+        self.peak_by_origin = Counter(open_by_origin)
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy (status keys become strings, fault hits ``"action:asset"``)."""
         data = asdict(self)
         data["requests"] = dict(self.requests)
+        data["open_by_origin"] = dict(self.open_by_origin)
+        data["peak_by_origin"] = dict(self.peak_by_origin)
         data["statuses"] = {str(k): v for k, v in self.statuses.items()}
         data["faults_injected"] = dict(self.faults_injected)
         data["fault_hits"] = {

@@ -33,7 +33,7 @@ class EdgePipeline:
         had_authorization = "Authorization" in request.headers
         if had_authorization:
             svc.counters.storage_requests_with_authorization += 1
-        svc.counters.opened()
+        svc.counters.opened(self.origin)
         status = 500
         token = clock.serving(svc.config)
         try:
@@ -44,7 +44,7 @@ class EdgePipeline:
             return response
         finally:
             clock.done(token)
-            svc.counters.closed()
+            svc.counters.closed(self.origin)
             svc.counters.record(
                 route, request.method, request.path_qs, status, had_authorization=had_authorization
             )

@@ -144,7 +144,7 @@ class Pipeline:
         route = route_name(request, self.origin)
         request_id = new_request_id()
         request[ROUTE], request[REQUEST_ID] = route, request_id
-        svc.counters.opened()
+        svc.counters.opened(self.origin)
         svc.in_flight += 1
         status = 500
         token = clock.serving(svc.config)
@@ -155,7 +155,7 @@ class Pipeline:
         finally:
             clock.done(token)
             svc.in_flight -= 1
-            svc.counters.closed()
+            svc.counters.closed(self.origin)
             svc.counters.record(
                 route,
                 request.method,

@@ -184,9 +184,9 @@ class RequestTap:
         counters, faults = server.counters, server.faults
         opened, take, record = counters.opened, faults.take, counters.record
 
-        def tapped_opened() -> None:
+        def tapped_opened(origin: str) -> None:
             self._starts[asyncio.current_task()] = time.time()
-            opened()
+            opened(origin)
 
         def tapped_take(route: str, applicable: object, **scope: Any) -> Fault | None:
             fault = take(route, applicable, **scope)  # type: ignore[arg-type]
