@@ -51,9 +51,7 @@ class Counters:
         self.connections_open += 1
         self.connections_peak = max(self.connections_peak, self.connections_open)
         self.open_by_origin[origin] += 1
-        self.peak_by_origin[origin] = max(
-            self.peak_by_origin[origin], self.open_by_origin[origin]
-        )
+        self.peak_by_origin[origin] = max(self.peak_by_origin[origin], self.open_by_origin[origin])
 
     def closed(self, origin: str) -> None:
         """Note a request leaving the server at ``origin``."""
