@@ -32,6 +32,7 @@ from .service import (
     Caller,
     HttpError,
     Services,
+    concurrency_key,
     identify,
     json_response,
     known_repo,
@@ -145,7 +146,8 @@ class Pipeline:
         request_id = new_request_id()
         request[ROUTE], request[REQUEST_ID] = route, request_id
         svc.counters.opened(self.origin)
-        svc.in_flight += 1
+        key = concurrency_key(request)
+        svc.in_flight[key] += 1
         status = 500
         token = clock.serving(svc.config)
         try:
@@ -154,7 +156,9 @@ class Pipeline:
             return response
         finally:
             clock.done(token)
-            svc.in_flight -= 1
+            svc.in_flight[key] -= 1
+            if not svc.in_flight[key]:
+                del svc.in_flight[key]
             svc.counters.closed(self.origin)
             svc.counters.record(
                 route,
@@ -224,7 +228,7 @@ class Pipeline:
             raise HttpError.github(fault.status, _reason(fault.status))
         if not config.limits_enabled:
             return
-        if svc.in_flight > config.max_concurrent_requests:
+        if svc.in_flight[concurrency_key(request)] > config.max_concurrent_requests:
             raise secondary_error(403, request_id, config.secondary_retry_after)
         if budget.remaining == 0 and route != "api.rate_limit":
             raise primary_error(caller, request_id, user_id)

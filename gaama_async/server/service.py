@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -68,6 +69,12 @@ class Caller:
         return f"token:{self.token}" if self.token else f"ip:{self.ip}"
 
 
+def concurrency_key(request: web.Request) -> str:
+    """Whose requests count together toward the concurrent-request limit: the credentials
+    sent, else the address (read before the caller is identified, so no lookup is needed)."""
+    return request.headers.get("Authorization") or f"ip:{request.remote}"
+
+
 @dataclass
 class Services:
     """Everything the handlers of all origins share."""
@@ -84,7 +91,10 @@ class Services:
     bound: Origins = field(default_factory=lambda: Origins("", "", "", ""))
     blob_versions: BlobVersions = field(default_factory=BlobVersions)
     lag: WriteLag = field(default_factory=WriteLag)
-    in_flight: int = 0
+    # Requests in flight to the API and uploads hosts, per caller (``concurrency_key``), for
+    # GitHub's limit of 100 concurrent requests. Guess: it is per token, or per address
+    # when anonymous, as the primary budget (the docs name no unit).
+    in_flight: Counter[str] = field(default_factory=Counter)
     # Set while the server stops, so answers a fault holds back give up instead of
     # keeping the shutdown waiting.
     stopping: bool = False

@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from conftest import TOKEN
 
 from gaama_async.server.ratelimit import SecondaryLimits
 
@@ -108,3 +109,21 @@ async def test_concurrency_limit(make_server: Any, make_gh: Any) -> None:
         group.start_soon(fetch)
     assert sorted(statuses) == [200, 403]
     assert gh.server.counters.connections_peak >= 2
+
+
+async def test_concurrency_limit_is_per_caller(make_server: Any, make_gh: Any) -> None:
+    """Two tokens at the limit each (guess: GitHub counts per token, as the hourly budget)."""
+    gh = make_gh(await make_server(max_concurrent_requests=1, latency=0.2, tokens={"t2": "b"}))
+    statuses: list[int] = []
+
+    async def fetch(token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with gh.session.get(f"{gh.repo_url}/releases", headers=headers) as response:
+            statuses.append(response.status)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(fetch, TOKEN)
+        group.start_soon(fetch, "t2")
+    assert statuses == [200, 200]
+    assert gh.server.counters.peak_by_origin["api"] == 2
+    assert gh.server.counters.open_by_origin["api"] == 0
