@@ -42,7 +42,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import mmap
 import os
 import secrets
 import shutil
@@ -650,21 +649,26 @@ class ResumableFile:
             count = os.pwrite(self._fd, data, offset)
             data, offset = data[count:], offset + count
 
-    def feed_range(self, offset: int, length: int, feed: Callable[[memoryview], None]) -> int:
-        """Blocking: pass bytes ``[offset, offset + length)`` of the file to ``feed`` straight
-        from the page cache, through a read-only mapping (no copy into a buffer: 0.73 s per
-        GiB hashed against 0.84 s with ``preadv``, measured here); returns ``length``, or 0
-        past the end of the file. The bytes must be written: the hasher asks only for the
-        written prefix of a file it preallocated."""
-        if length <= 0 or offset + length > os.fstat(self._fd).st_size:
-            return 0
-        base = offset - offset % mmap.ALLOCATIONGRANULARITY
-        with mmap.mmap(self._fd, offset + length - base, offset=base, prot=mmap.PROT_READ) as m:
-            view = memoryview(m)
-            try:
-                feed(view[offset - base :])
-            finally:
-                view.release()
+    def feed_range(
+        self, offset: int, length: int, feed: Callable[[memoryview], None], buffer: bytearray
+    ) -> int:
+        """Blocking: pass bytes ``[offset, offset + length)`` of the file to ``feed``, read
+        into ``buffer`` a piece at a time; returns ``length``, or 0 if the file ends first.
+        The hasher asks only for the written prefix, so the bytes are in the page cache.
+
+        A buffer of 1 MiB stays in the CPU's cache while it is hashed: 1 GiB from /dev/shm
+        hashed in 0.75-0.81 s this way, against 0.92-1.01 s through 4 MiB read-only mappings
+        (3 alternating rounds; an earlier session's VM measured mappings ahead, 0.73 against
+        0.84 s, so the gap belongs to the machine). A whole 1 GiB download to /dev/shm:
+        1.63 s through mappings, 1.49 s this way (medians of 6 alternating runs)."""
+        view = memoryview(buffer)
+        done = 0
+        while done < length:
+            count = os.preadv(self._fd, [view[: min(len(view), length - done)]], offset + done)
+            if count <= 0:
+                return 0
+            feed(view[:count])
+            done += count
         return length
 
     async def close(self) -> None:
