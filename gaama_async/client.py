@@ -113,7 +113,7 @@ def _api_concurrency(given: int | None, limits: Limits | None) -> int | None:
     text = os.environ.get("GAAMA_API_CONCURRENCY", "").strip()
     if not text:
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise ValueError(
             f"GAAMA_API_CONCURRENCY must be a whole number of at least 1, got {text!r}"
         )

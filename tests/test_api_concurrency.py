@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import cli_env, run_gaama
@@ -45,6 +46,10 @@ async def published(server: ReleaseServer, tmp_path: Path) -> AsyncIterator[dict
     yield digests
 
 
+def _client(server: ReleaseServer, **settings: Any) -> GaAMA:
+    return GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, **settings)
+
+
 def _downloaded(folder: Path, digests: dict[str, str]) -> None:
     files = (path for path in folder.iterdir() if path.is_file())
     assert {path.name: sha256_file(path) for path in files} == digests
@@ -53,14 +58,7 @@ def _downloaded(folder: Path, digests: dict[str, str]) -> None:
 async def test_a_download_keeps_to_its_api_concurrency(
     server: ReleaseServer, published: dict[str, str], tmp_path: Path
 ) -> None:
-    async with GaAMA(
-        repo=REPO,
-        token=TOKEN,
-        api_url=server.api_url,
-        retry=FAST_RETRY,
-        max_concurrency=8,
-        max_api_concurrency=2,
-    ) as client:
+    async with _client(server, max_concurrency=8, max_api_concurrency=2) as client:
         await client.download("v1", tmp_path / "out")
     _downloaded(tmp_path / "out", published)
     assert server.counters.requests["api.download_asset"] == ASSETS + 1  # and the manifest
@@ -72,9 +70,7 @@ async def test_the_default_lets_a_download_overlap_its_api_calls(
     server: ReleaseServer, published: dict[str, str], tmp_path: Path
 ) -> None:
     """The bound is not a queue of one by default: one host stays far inside GitHub's 100."""
-    async with GaAMA(
-        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, max_concurrency=8
-    ) as client:
+    async with _client(server, max_concurrency=8) as client:
         await client.download("v1", tmp_path / "out")
     _downloaded(tmp_path / "out", published)
     assert 2 < server.counters.peak_by_origin["api"] <= client.limits.max_api_concurrency
@@ -87,7 +83,7 @@ async def test_the_environment_sets_it_for_a_fleet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GAAMA_API_CONCURRENCY", "1")
-    async with GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY) as client:
+    async with _client(server) as client:
         assert client.limits.max_api_concurrency == 1
         await client.download("v1", tmp_path / "out")
     _downloaded(tmp_path / "out", published)
