@@ -44,6 +44,8 @@ class Outcome:
     hosts: int
     api_calls: int
     web_requests: int
+    api_peak: int  # API requests in flight at once, at most (GitHub allows 100 per token)
+    refused: int  # answers 403/429: secondary limits here, as no other limit is near
     wall: float
     failures: int
 
@@ -51,7 +53,8 @@ class Outcome:
         per_host = self.api_calls / self.hosts
         return (
             f"| {self.scenario} | {self.hosts} | {per_host:.2f} | {self.api_calls} "
-            f"| {self.web_requests} | {self.wall:.2f} s | {self.failures} |"
+            f"| {self.web_requests} | {self.api_peak} | {self.refused} | {self.wall:.2f} s "
+            f"| {self.failures} |"
         )
 
 
@@ -116,8 +119,10 @@ async def _start_fleet(
     wall = time.perf_counter() - started
     requests = server.counters.requests
     api = sum(n for route, n in requests.items() if route.startswith("api."))
+    counters = server.counters
     return Outcome(
-        scenario, len(folders), api, requests.get("web.download", 0), wall,
+        scenario, len(folders), api, requests.get("web.download", 0),
+        counters.peak_by_origin["api"], counters.statuses[403] + counters.statuses[429], wall,
         sum(code != 0 for code in codes),
     )  # fmt: skip
 
@@ -150,8 +155,9 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
         f"Fleet start-up: {args.hosts} hosts, {args.files} files x {args.file_kib} KiB, "
         "CDN-like profile (20 ms, 25 MiB/s per connection)",
         "",
-        "| scenario | hosts | API calls per host | API calls | web requests | wall | failed |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | hosts | API calls per host | API calls | web requests "
+        "| API peak in flight | refused (403/429) | wall | failed |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(o.row() for o in outcomes),
         "",
         "Command: python -m benchmarks.fleet "
