@@ -44,13 +44,17 @@ async def send_blob(
     config: ServerConfig,
     counters: Counters,
 ) -> None:
-    """Send the planned bytes of ``path``: the fast path unless a fault or a cap applies."""
+    """Send the planned bytes of ``path``: ``sendfile`` unless a fault, a cap or TLS applies.
+
+    Over TLS asyncio's ``sendfile`` falls back to reading a block on a thread and waiting for
+    the write buffer to drain before the next: 512 MiB took curl 4.2-5.3 s, against 0.51-0.57
+    s through ``response.write`` in chunks (which only waits above the high-water mark)."""
     shaping = fault is not None and fault.action in SHAPING_ACTIONS
-    if not shaping and config.bandwidth is None and request.transport is not None:
+    transport = request.transport
+    tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+    if not shaping and config.bandwidth is None and transport is not None and not tls:
         with path.open("rb") as blob:
-            await asyncio.get_running_loop().sendfile(
-                request.transport, blob, chosen.start, chosen.length
-            )
+            await asyncio.get_running_loop().sendfile(transport, blob, chosen.start, chosen.length)
         counters.bytes_sent += chosen.length
         return
     await _stream(request, response, path, chosen, fault, config, counters)
