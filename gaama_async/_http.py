@@ -134,7 +134,8 @@ class GitHubHTTP:
         self._env = dict(os.environ if env is None else env)
         self._ssl = ssl_context(trust_store(self._env))
         self._authorization = authorization
-        self._trusted = {origin(self.api_url)}
+        self._api_origin = origin(self.api_url)
+        self._trusted = {self._api_origin}
         self.retry = retry
         self.gate = RateLimitGate(pacing.max_rate_limit_wait)
         self.clock = ServerClock()
@@ -282,7 +283,7 @@ class GitHubHTTP:
     def _slot_for(self, url: str) -> AbstractAsyncContextManager[Any]:
         """A place among the API host's requests in flight; other hosts (uploads, the web
         host) are not held to it. Held until the answer's headers are in."""
-        if origin(url) == origin(self.api_url):
+        if origin(url) == self._api_origin:
             return self._api_slots
         return nullcontext()
 

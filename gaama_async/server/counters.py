@@ -37,7 +37,6 @@ class Counters:
     statuses: Counter[int] = field(default_factory=Counter)
     bytes_sent: int = 0
     bytes_received: int = 0
-    connections_open: int = 0
     connections_peak: int = 0
     open_by_origin: Counter[str] = field(default_factory=Counter)
     peak_by_origin: Counter[str] = field(default_factory=Counter)
@@ -48,15 +47,18 @@ class Counters:
 
     def opened(self, origin: str) -> None:
         """Note a request entering the server at ``origin``."""
-        self.connections_open += 1
-        self.connections_peak = max(self.connections_peak, self.connections_open)
         self.open_by_origin[origin] += 1
+        self.connections_peak = max(self.connections_peak, self.connections_open)
         self.peak_by_origin[origin] = max(self.peak_by_origin[origin], self.open_by_origin[origin])
 
     def closed(self, origin: str) -> None:
         """Note a request leaving the server at ``origin``."""
-        self.connections_open -= 1
         self.open_by_origin[origin] -= 1
+
+    @property
+    def connections_open(self) -> int:
+        """Requests in flight now, over every origin."""
+        return sum(self.open_by_origin.values())
 
     def record(
         self, route: str, method: str, path: str, status: int, *, had_authorization: bool
@@ -77,18 +79,19 @@ class Counters:
 
     def reset(self) -> None:
         """Zero everything except the requests still in flight."""
-        open_now, open_by_origin = self.connections_open, self.open_by_origin
+        open_by_origin = self.open_by_origin
         fresh = Counters()
         for name in fresh.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
-        self.connections_open = self.connections_peak = open_now
         self.open_by_origin = open_by_origin
         self.peak_by_origin = Counter(open_by_origin)
+        self.connections_peak = self.connections_open
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy (status keys become strings, fault hits ``"action:asset"``)."""
         data = asdict(self)
         data["requests"] = dict(self.requests)
+        data["connections_open"] = self.connections_open
         data["open_by_origin"] = dict(self.open_by_origin)
         data["peak_by_origin"] = dict(self.peak_by_origin)
         data["statuses"] = {str(k): v for k, v in self.statuses.items()}
