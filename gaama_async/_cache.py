@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -46,6 +47,7 @@ from ._files import (
 )
 from .errors import DownloadError
 
+log = logging.getLogger("gaama_async")
 OFF = ("off", "0", "false", "no", "none")
 ON = ("on", "1", "true", "yes")
 DEFAULT_MAX_BYTES = 50 * 1024**3
@@ -231,14 +233,22 @@ class ContentCache:
             return False
         return True
 
-    async def add(self, final: Path, sha256: str) -> None:
+    async def add(self, final: Path, sha256: str, *, hashed: bool = True) -> None:
         """Remember a verified file (a cache that cannot be written is not an error).
+
+        ``hashed=False``: the file was verified by its blocks, not by ``sha256``; it is hashed
+        here first, since an entry must hold what its name says for every release that
+        names that digest (a manifest whose blocks and sha256 disagree must not plant other
+        bytes under the digest of someone else's file).
 
         Eviction waits for ``settle``, or until a tenth of ``max_bytes`` was added since the
         last pass: a pass lists the whole cache, and one per file made a cold download of
         500 small files take 35 s instead of 1."""
         entry = self.entry(sha256)
         with contextlib.suppress(OSError):
+            if not hashed and await sha256_of(final) != sha256:
+                log.warning("'%s' does not hash to its manifest's sha256: not cached", final.name)
+                return
             found = await copy_into(final, entry, link=self.link)
             if found is not None:
                 # The entry is durable before its sidecar vouches for it; the sidecar need

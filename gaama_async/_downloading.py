@@ -383,7 +383,7 @@ class _FolderDownload:
             )
             if self.cache is not None and target.sha256 is not None:
                 # Before the note: in link mode adding makes the file read-only (a new ctime).
-                await self.cache.add(target.path, target.sha256)
+                await self.cache.add(target.path, target.sha256, hashed=not target.piece_blocks)
         if target.size >= LARGE_FILE:
             await self.record.note(target.path, target.sha256, target.pieces)
             await self.record.save()

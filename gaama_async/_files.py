@@ -355,6 +355,12 @@ async def read_from(
 async def sha256_of(path: Path, *, offset: int = 0, length: int | None = None) -> str:
     """Hex sha256 of a file, or of ``length`` bytes of it from ``offset``, read in chunks."""
     hasher = hashlib.sha256()
+    await hash_file(path, hasher, offset=offset, length=length)
+    return hasher.hexdigest()
+
+
+async def hash_file(path: Path, hasher: Any, *, offset: int = 0, length: int | None = None) -> None:
+    """Feed ``hasher`` a file, or ``length`` bytes of it from ``offset``, read in chunks."""
     handle = await open_for_reading(path)
     try:
         await handle.seek(offset)
@@ -364,7 +370,6 @@ async def sha256_of(path: Path, *, offset: int = 0, length: int | None = None) -
     finally:
         with anyio.CancelScope(shield=True):
             await handle.close()
-    return hasher.hexdigest()
 
 
 async def file_size(path: Path) -> int:
@@ -650,7 +655,7 @@ class ResumableFile:
             data, offset = data[count:], offset + count
 
     def feed_range(
-        self, offset: int, length: int, feed: Callable[[memoryview], None], buffer: bytearray
+        self, offset: int, length: int, feed: Callable[[memoryview], object], buffer: bytearray
     ) -> int:
         """Blocking: pass bytes ``[offset, offset + length)`` of the file to ``feed``, read
         into ``buffer`` a piece at a time; returns ``length``, or 0 if the file ends first.

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from ._blocks import BlockDigests
 from ._filenames import UnsafeNameError, safe_filename
 from ._names import is_leftover
-from .manifest import MANIFEST_NAME, Manifest
+from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .models import Asset, DownloadTarget
 
 Patterns = str | Sequence[str] | None
@@ -54,7 +55,10 @@ def plan_download(
             if disagreement := _digest_disagreement(entry.name, pieces, piece_sha):
                 refused.append(disagreement)
                 continue
-            targets.append(DownloadTarget(final, entry.size, entry.sha256, pieces, piece_sha))
+            blocks = _blocks_of_every_piece(entry)
+            targets.append(
+                DownloadTarget(final, entry.size, entry.sha256, pieces, piece_sha, blocks)
+            )
         else:
             refused.append(f"{entry.name!r} (assets missing from the release)")
     for asset in assets:
@@ -67,6 +71,13 @@ def plan_download(
         except UnsafeNameError:
             refused.append(f"{asset.name!r} (unsafe name)")
     return targets, empties, refused
+
+
+def _blocks_of_every_piece(entry: ManifestEntry) -> tuple[BlockDigests, ...]:
+    """Each piece's block digests, or none at all: a file is checked by blocks throughout
+    or by its one sha256."""
+    blocks = entry.piece_blocks
+    return () if None in blocks else tuple(b for b in blocks if b is not None)
 
 
 def _digest_disagreement(

@@ -23,7 +23,7 @@ from ._names import (
 from .errors import AssetConflictError, PublishError
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry, ManifestPart
 from .models import Asset, Release
-from .upload import UploadSource, upload_asset
+from .upload import Sent, UploadSource, upload_asset
 
 log = logging.getLogger("gaama_async")
 
@@ -114,36 +114,35 @@ class Publisher:
                 jobs.append(lambda: sha256_of(file.path))
             results = await run_all(jobs)
             if len(pieces) == 1:
-                return ManifestEntry(file.name, results[0][0], file.size, results[0][1])
+                stored, sent = results[0]
+                return ManifestEntry(file.name, stored, file.size, sent.sha256, blocks=sent.blocks)
             parts = tuple(
-                ManifestPart(stored, piece.offset, piece.size, sha)
-                for piece, (stored, sha) in zip(pieces, results, strict=False)
+                ManifestPart(stored, piece.offset, piece.size, sent.sha256, sent.blocks)
+                for piece, (stored, sent) in zip(pieces, results, strict=False)
             )
             return ManifestEntry(file.name, None, file.size, results[-1], parts)
 
         return run
 
     def _piece_job(self, piece: UploadSource, replacing: dict[str, Asset]) -> Any:
-        async def run() -> tuple[str, str]:
+        async def run() -> tuple[str, Sent]:
             stored = normalize_asset_name(piece.name)
             async with self.limiter:
                 old = replacing.get(stored)
                 if old is not None:
                     return stored, await self.replace(piece, old)
-                _, sha256 = await upload_asset(
-                    self.http, self.release, piece, progress=self.progress
-                )
-            return stored, sha256
+                _, sent = await upload_asset(self.http, self.release, piece, progress=self.progress)
+            return stored, sent
 
         return run
 
-    async def replace(self, source: UploadSource, old: Asset) -> str:
+    async def replace(self, source: UploadSource, old: Asset) -> Sent:
         """Replace ``old``: upload under a temporary name, verify, delete old, rename.
 
-        The name is missing only between the delete and the rename; returns the new sha256.
+        The name is missing only between the delete and the rename; returns what was sent.
         """
         temporary = f"{old.name}{REPLACING_SUFFIX}"
-        new, sha256 = await upload_asset(
+        new, sent = await upload_asset(
             self.http, self.release, source, stored_name=temporary, progress=self.progress
         )
         await self.http.json("DELETE", old.url, what=f"old asset '{old.name}'")
@@ -151,7 +150,7 @@ class Publisher:
             "PATCH", new.url, what=f"renaming asset '{temporary}'", json={"name": old.name},
             after_write=True,
         )  # fmt: skip
-        return sha256
+        return sent
 
     async def write_manifest(self, manifest: Manifest, old: Asset | None) -> None:
         data = manifest.to_bytes()

@@ -26,15 +26,18 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from ._blocks import BlockChecker, BlockDigests
 from ._concurrency import first_error
 from ._files import CHUNK_SIZE, ResumableFile, in_pool
 from ._http import GitHubHTTP
 from ._ranges import (
     Segment,
+    aligned_part_size,
     frontier_from,
     partial_answer_matches,
     plan_segments,
     range_request_headers,
+    rewind,
 )
 from ._responses import mapped_transport_errors
 from ._resume import ResumeState, fingerprint
@@ -46,7 +49,7 @@ from ._storage import (
     refuse_wire_answer,
     wire_answer_has_bytes,
 )
-from ._wire import FileSideError, WireCall, WireResponse, on_wire, open_blocking
+from ._wire import FileSideError, WireCall, WireResponse, Writer, on_wire, open_blocking
 from .errors import DownloadError
 from .models import Asset, DownloadTarget
 from .progress import ProgressCallback, ProgressEvent, ProgressKind
@@ -160,13 +163,104 @@ class _FrontierHasher:
         receivers pause, and the hashing gets the CPU it needs to keep up)."""
         self.hash_some(wait=self.frontier - self.position > MAX_HASH_LAG)
 
-    def catch_up(self) -> None:
-        """Blocking: hash all of the written prefix that is not hashed yet."""
+    def catch_up(self) -> int:
+        """Blocking: hash all of the written prefix that is not hashed yet (0 bytes undone:
+        whether the whole hashed right is ``matches``' question)."""
         while self.hash_some(wait=True):
             pass
+        return 0
 
-    def digests(self) -> tuple[str, list[str]]:
-        return self.whole.hexdigest(), [h.hexdigest() for h in self.pieces]
+    def checker(self, segment: Segment, start: int) -> BlockChecker | None:
+        """Ranges carry no checks of their own here: the hash follows the file."""
+        return None
+
+    def matches(self, target: DownloadTarget) -> bool:
+        whole = self.whole.hexdigest()
+        pieces = [h.hexdigest() for h in self.pieces]
+        expected = [(target.sha256, whole), *zip(target.piece_sha256, pieces, strict=True)]
+        return all(want is None or want == got for want, got in expected)
+
+
+class _BlockVerifier:
+    """Checks a file by its pieces' block digests (see ``_blocks``).
+
+    Each receiving thread checks the blocks its range completes, on bytes still in the
+    CPU's cache (``checker``, ``check``); ``catch_up`` reads back and checks the rest: blocks
+    written by an earlier run, or by a range that does not start on a block. A block that
+    hashed wrong is rewound in the resume record, so only it is fetched again.
+    """
+
+    def __init__(self, file: ResumableFile, sizes: list[int], blocks: tuple[BlockDigests, ...]):
+        self.file = file
+        self.sizes = sizes
+        self.blocks = blocks
+        self.starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.good: list[set[int]] = [set() for _ in blocks]
+        self._segments: list[Segment] = []
+        self._done: list[int] = []
+
+    def follow(self, segments: list[Segment], done: list[int]) -> None:
+        self._segments, self._done = segments, done
+
+    def note_written(self) -> None:
+        """Nothing to follow: each range checks itself."""
+
+    def keep_pace(self) -> None:
+        """Nothing to keep pace with: each range checks itself."""
+
+    def checker(self, segment: Segment, start: int) -> BlockChecker | None:
+        """Blocking: a checker for a range of ``segment`` from ``start`` (of its piece), fed
+        the head of its first block from disk; None when that block starts before the
+        segment (its head is another range's to write)."""
+        piece = segment.piece
+        checker = BlockChecker(self.blocks[piece], self.sizes[piece], start)
+        head_start, head_stop = checker.head
+        if head_start < segment.start:
+            return None
+        if head_stop > head_start:
+            buffer = bytearray(min(HASH_READ, head_stop - head_start))
+            offset = self.starts[piece] + head_start
+            self.file.feed_range(offset, head_stop - head_start, checker.update, buffer)
+        return checker
+
+    def check(self, segment: Segment, checker: BlockChecker, data: memoryview) -> int:
+        """Blocking: feed ``checker`` bytes just written; the bytes undone (rewound in the
+        resume record) if a block they completed hashed wrong, else 0."""
+        piece = segment.piece
+        for index, good in checker.update(data):
+            if not good:
+                start, stop = self.blocks[piece].span(index, self.sizes[piece])
+                return rewind(self._segments, self._done, piece, start, stop)
+            self.good[piece].add(index)
+        return 0
+
+    def catch_up(self) -> int:
+        """Blocking: read back and check every block no range checked; rewind those that
+        hashed wrong and return the bytes undone."""
+        undone = 0
+        buffer = bytearray(HASH_READ)
+        for piece, blocks in enumerate(self.blocks):
+            for index in set(range(len(blocks.sha256))) - self.good[piece]:
+                start, stop = blocks.span(index, self.sizes[piece])
+                hasher = hashlib.sha256()
+                self.file.feed_range(
+                    self.starts[piece] + start, stop - start, hasher.update, buffer
+                )
+                if hasher.hexdigest() == blocks.sha256[index]:
+                    self.good[piece].add(index)
+                else:
+                    undone += rewind(self._segments, self._done, piece, start, stop)
+        return undone
+
+    def matches(self, target: DownloadTarget) -> bool:
+        return all(len(g) == len(b.sha256) for g, b in zip(self.good, self.blocks, strict=True))
+
+
+def _verifier_for(
+    file: ResumableFile, sizes: list[int], blocks: tuple[BlockDigests, ...]
+) -> _FrontierHasher | _BlockVerifier:
+    """Blocks when the manifest gives them for every piece, else one hash of the file."""
+    return _BlockVerifier(file, sizes, blocks) if blocks else _FrontierHasher(file, sizes)
 
 
 class RangedDownload:
@@ -197,7 +291,7 @@ class RangedDownload:
         self.links = [StorageLink(http, a) for a in self.pieces]
         self._state: ResumeState | None = None
         self._segments: list[Segment] = []
-        self._hasher = _FrontierHasher(file, self.sizes)
+        self._verifier = _verifier_for(file, self.sizes, target.piece_blocks)
         self._unsaved = 0
         self._saving = False
         self._group: anyio.abc.TaskGroup | None = None
@@ -238,7 +332,7 @@ class RangedDownload:
                     await self.file.save_state(self._state.to_bytes())
         if failures:
             raise failures[0]
-        if not self._digests_match():
+        if not self._verifier.matches(self.target):
             log.warning("sha256 mismatch for '%s'; discarding the copy", self.label)
             await self.discard()
             raise Corrupt(f"'{self.label}' did not match its sha256")
@@ -246,7 +340,7 @@ class RangedDownload:
     async def _one_pass(self, state: ResumeState) -> list[TransientError]:
         failures: list[TransientError] = []
         missing = [i for i, s in enumerate(self._segments) if state.done[i] < s.length]
-        self._hasher.follow(self._segments, state.done)
+        self._verifier.follow(self._segments, state.done)
         self._loop = asyncio.get_running_loop()
         try:
             async with anyio.create_task_group() as group:
@@ -257,15 +351,20 @@ class RangedDownload:
             raise first_error(errors) from None
         finally:
             self._group = None
-        if not failures:  # the rest of the hash, after the last range landed
-            await in_pool(self._hasher.catch_up)
+        if not failures:  # the rest of the checks, after the last range landed
+            self._corrupt_blocks(await in_pool(self._verifier.catch_up))
         return failures
 
-    def _digests_match(self) -> bool:
-        whole, pieces = self._hasher.digests()
-        expected = [(self.target.sha256, whole)]
-        expected += list(zip(self.target.piece_sha256, pieces, strict=True))
-        return all(want is None or want == got for want, got in expected)
+    def _corrupt_blocks(self, undone: int) -> None:
+        """After blocks that hashed wrong were rewound (``undone`` bytes): report the
+        bytes to fetch again, and fail this pass so that the retry fetches just them."""
+        if undone:
+            self._report_rewound(undone)
+            raise Corrupt(f"a block of '{self.label}' did not match its sha256")
+
+    def _report_rewound(self, undone: int) -> None:
+        log.warning("sha256 mismatch in a block of '%s'; fetching that block again", self.label)
+        self._report("retry", undone)
 
     async def discard(self) -> None:
         """Remove the partial file and its record, and un-report the bytes they held."""
@@ -278,7 +377,7 @@ class RangedDownload:
     def _forget(self) -> None:
         """Start from nothing at the next attempt (the file on disk is stale)."""
         self._state = None
-        self._hasher = _FrontierHasher(self.file, self.sizes)
+        self._verifier = _verifier_for(self.file, self.sizes, self.target.piece_blocks)
 
     async def _open_state(self) -> ResumeState:
         expected = fingerprint(self.pieces, sum(self.sizes))
@@ -292,8 +391,9 @@ class RangedDownload:
                     notes.info("resuming '%s' with %s already on disk", self.label, _mib(resumed))
                     self._report("advance", resumed)
                 return saved
-        self._segments = plan_segments(self.sizes, self.part_size)
-        state = ResumeState(expected, self.part_size, [0] * len(self._segments))
+        part_size = aligned_part_size(self.part_size, [b.size for b in self.target.piece_blocks])
+        self._segments = plan_segments(self.sizes, part_size)
+        state = ResumeState(expected, part_size, [0] * len(self._segments))
         await self._open_file(fresh=True)
         await self.file.save_state(state.to_bytes())
         self._state = state
@@ -391,9 +491,12 @@ class RangedDownload:
             if response.length is not None and response.length > left:
                 raise TransientError("storage sent more bytes than were asked for")
             written = partial(self._written_on_thread, index)
-            offset, fd = segment.file_offset + done, self.file.descriptor
+            offset = segment.file_offset + done
+            checker = self._verifier.checker(segment, start)
+            # Checked blocks need the bytes in our buffer; unchecked ones are spliced.
+            write, fd = self._writer(segment, checker), self.file.descriptor
             try:
-                _, error = response.receive(self.file.write_blocking, offset, left, written, fd)
+                _, error = response.receive(write, offset, left, written, None if checker else fd)
             except FileSideError as exc:
                 raise self.file.write_failure(exc.error) from exc
             if error is not None:
@@ -401,6 +504,22 @@ class RangedDownload:
             return None
         finally:
             response.close()
+
+    def _writer(self, segment: Segment, checker: BlockChecker | None) -> Writer:
+        """How a receiving thread writes a buffer: plainly, or checking the blocks it
+        completes once written (a wrong one is rewound and ends the range: ``Corrupt``)."""
+        if checker is None or not isinstance(self._verifier, _BlockVerifier):
+            return self.file.write_blocking
+        verifier = self._verifier
+
+        def write_checked(data: memoryview, offset: int) -> None:
+            self.file.write_blocking(data, offset)
+            if undone := verifier.check(segment, checker, data):
+                assert self._loop is not None
+                self._loop.call_soon_threadsafe(self._report_rewound, undone)
+                raise Corrupt(f"a block of '{self.label}' did not match its sha256")
+
+        return write_checked
 
     def _check_answer(
         self,
@@ -445,8 +564,8 @@ class RangedDownload:
         assert self._state is not None
         self.file.write_chunks_blocking(chunks, offset)
         self._state.done[index] += sum(len(c) for c in chunks)
-        self._hasher.note_written()
-        self._hasher.keep_pace()
+        self._verifier.note_written()
+        self._verifier.keep_pace()
 
     def _written_on_thread(self, index: int, size: int) -> None:
         """On the receiving thread, after each buffer it wrote: count it (the resume record
@@ -454,8 +573,8 @@ class RangedDownload:
         loop, which reports progress and saves checkpoints."""
         assert self._state is not None and self._loop is not None
         self._state.done[index] += size
-        self._hasher.note_written()
-        self._hasher.keep_pace()
+        self._verifier.note_written()
+        self._verifier.keep_pace()
         self._loop.call_soon_threadsafe(self._account, size)
 
     def _account(self, size: int) -> None:

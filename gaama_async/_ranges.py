@@ -99,3 +99,31 @@ def frontier_from(segments: Sequence[Segment], done: Sequence[int], lowest: int)
     if index < len(segments):
         return index, segments[index].file_offset + done[index]
     return index, segments[-1].file_offset + segments[-1].length if segments else 0
+
+
+def aligned_part_size(part_size: int, block_sizes: Sequence[int]) -> int:
+    """The range size for a file checked by blocks: ``part_size`` rounded down to a multiple
+    of the largest block size, so each range starts on a block and its thread can check
+    every block it fetches. A ``part_size`` under one block is kept as asked (the blocks
+    are then checked after the ranges land, as are those of pieces it does not divide)."""
+    if not block_sizes or part_size < max(block_sizes):
+        return part_size
+    block = max(block_sizes)
+    return part_size // block * block
+
+
+def rewind(segments: Sequence[Segment], done: list[int], piece: int, start: int, stop: int) -> int:
+    """Mark bytes ``[start, stop)`` of ``piece`` as not written (a block that hashed wrong),
+    lowering ``done`` in place; returns how many bytes counted as written no longer are.
+
+    A segment's written bytes are a prefix, so one that reached into the block keeps only
+    what lies before it."""
+    undone = 0
+    for index, segment in enumerate(segments):
+        if segment.piece != piece or segment.start >= stop:
+            continue
+        keep = max(0, start - segment.start)
+        if done[index] > keep and segment.stop > start:
+            undone += done[index] - keep
+            done[index] = keep
+    return undone

@@ -11,9 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ._blocks import BlockDigests, BlockError
+
 MANIFEST_NAME = "gaama-manifest.json"
 MANIFEST_FORMAT = 1
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# 1000 assets of nearly 2 GiB carry 256 block digests each: about 18 MB of manifest.
+MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -29,14 +32,16 @@ class ManifestPart:
     offset: int
     size: int
     sha256: str
+    blocks: BlockDigests | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "asset": self.asset,
             "offset": self.offset,
             "size": self.size,
             "sha256": self.sha256,
         }
+        return _with_blocks(data, self.blocks)
 
     @classmethod
     def from_json(cls, data: Any) -> ManifestPart:
@@ -53,7 +58,7 @@ class ManifestPart:
             and _SHA256.match(sha)
         ):
             raise ManifestError(f"malformed manifest part {data!r:.200}")
-        return cls(asset, offset, size, sha)
+        return cls(asset, offset, size, sha, _blocks_of(data, size, asset))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,8 @@ class ManifestEntry:
     size: int
     sha256: str
     parts: tuple[ManifestPart, ...] = ()
+    #: The block digests of the file's one asset (a split file has them per part).
+    blocks: BlockDigests | None = None
 
     @property
     def asset_names(self) -> tuple[str, ...]:
@@ -80,7 +87,12 @@ class ManifestEntry:
         }  # fmt: skip
         if self.parts:
             data["parts"] = [p.to_json() for p in self.parts]
-        return data
+        return _with_blocks(data, self.blocks)
+
+    @property
+    def piece_blocks(self) -> tuple[BlockDigests | None, ...]:
+        """The block digests of each asset holding this file, in file order."""
+        return tuple(p.blocks for p in self.parts) or (self.blocks,)
 
     @classmethod
     def from_json(cls, data: Any) -> ManifestEntry:
@@ -107,7 +119,26 @@ class ManifestEntry:
             offset += part.size
         if parts and offset != size:
             raise ManifestError(f"parts of {name!r} do not add up to its size")
-        return cls(name=str(name), asset=asset, size=size, sha256=str(sha), parts=parts)
+        blocks = None if parts else _blocks_of(data, size, str(name))
+        return cls(str(name), asset, size, str(sha), parts, blocks)
+
+
+def _with_blocks(data: dict[str, Any], blocks: BlockDigests | None) -> dict[str, Any]:
+    if blocks is not None:
+        data["blocks"] = blocks.to_json()
+    return data
+
+
+def _blocks_of(data: dict[str, Any], size: int, name: str) -> BlockDigests | None:
+    """The optional ``blocks`` of an entry or part (added after format 1 first shipped:
+    readers that predate them ignore the key)."""
+    raw = data.get("blocks")
+    if raw is None:
+        return None
+    try:
+        return BlockDigests.from_json(raw, size)
+    except BlockError as exc:
+        raise ManifestError(f"blocks of {name!r}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

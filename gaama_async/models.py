@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._blocks import BlockDigests
+
 
 def _upload_base(template: str) -> str:
     """Cut an RFC 6570 ``upload_url`` at its first ``{`` (as gh does)."""
@@ -126,6 +128,8 @@ class DownloadTarget:
     sha256: str | None
     pieces: tuple[Asset, ...]
     piece_sha256: tuple[str | None, ...]
+    #: Each piece's block digests from the manifest; empty when it has none for any piece.
+    piece_blocks: tuple[BlockDigests, ...] = ()
 
     @classmethod
     def whole(cls, asset: Asset, path: Path, sha256: str | None) -> DownloadTarget:

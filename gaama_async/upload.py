@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import mimetypes
 from collections.abc import AsyncIterator
@@ -12,7 +11,8 @@ from typing import Any
 
 import anyio
 
-from ._files import CHUNK_SIZE, open_for_reading, read_from, sha256_of
+from ._blocks import BlockDigests, BlockHasher, block_size_for
+from ._files import CHUNK_SIZE, hash_file, open_for_reading, read_from
 from ._http import GitHubHTTP
 from ._names import normalize_asset_name
 from ._responses import validation_codes
@@ -43,6 +43,23 @@ class UploadSource:
         return guessed or "application/octet-stream"
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What an upload sent: its sha256 (GitHub's ``digest`` must agree) and, for an asset
+    larger than one block, the digest of each block (for the manifest)."""
+
+    sha256: str
+    blocks: BlockDigests | None
+
+
+def _hasher_for(source: UploadSource) -> BlockHasher:
+    return BlockHasher(block_size_for(source.size))
+
+
+def _sent(hasher: BlockHasher) -> Sent:
+    return Sent(hasher.hexdigest(), hasher.blocks())
+
+
 class _HashingBody:
     """Makes a fresh streamed body per try, hashing the bytes as they are sent.
 
@@ -53,7 +70,7 @@ class _HashingBody:
     def __init__(self, source: UploadSource, progress: ProgressCallback | None) -> None:
         self.source = source
         self.progress = progress
-        self.hasher = hashlib.sha256()
+        self.hasher = _hasher_for(source)
         self.sent = 0
         #: The most bytes any try has sent: growth is progress that renews the retry budget
         #: (bytes resent by a try that dies where the last one died are not).
@@ -71,7 +88,7 @@ class _HashingBody:
                 await self._handle.close()
 
     def __call__(self) -> AsyncIterator[bytes]:
-        self.hasher = hashlib.sha256()
+        self.hasher = _hasher_for(self.source)
         self.sent = 0
         return self._chunks()
 
@@ -108,8 +125,8 @@ async def upload_asset(
     *,
     stored_name: str | None = None,
     progress: ProgressCallback | None = None,
-) -> tuple[Asset, str]:
-    """Upload ``source`` to ``release``; return the stored asset and the sha256 sent.
+) -> tuple[Asset, Sent]:
+    """Upload ``source`` to ``release``; return the stored asset and the digests sent.
 
     Retried through the client's one retry layer: before each new try a ``starter`` leftover
     of that name is deleted, and a try that finds the asset already uploaded with the right
@@ -124,7 +141,7 @@ async def upload_asset(
         progress(ProgressEvent("start", "upload", source.name, source.size, file=source.file))
     async with _HashingBody(source, progress) as body:
         attempt = _UploadAttempt(http, release, source, name, body, what)
-        sha256, asset = await http.retry.run(
+        sent, asset = await http.retry.run(
             attempt,
             what=f"Uploading '{source.name}' to release '{release.tag}'",
             moved=lambda: body.furthest,
@@ -132,7 +149,7 @@ async def upload_asset(
         )
     if progress:
         progress(ProgressEvent("done", "upload", source.name, source.size, file=source.file))
-    return asset, sha256
+    return asset, sent
 
 
 class _UploadAttempt:
@@ -155,7 +172,7 @@ class _UploadAttempt:
         self.name, self.body, self.what = name, body, what
         self.sent_before = False  # a later try first looks for what the last one left
 
-    async def __call__(self) -> tuple[str, Asset]:
+    async def __call__(self) -> tuple[Sent, Asset]:
         if self.sent_before:
             progress = self.body.progress
             if progress and self.body.sent:
@@ -165,13 +182,13 @@ class _UploadAttempt:
                 )  # fmt: skip
             found = await _recover_after_failure(self.http, self.release, self.name)
             if found is not None:
-                sha256 = await _source_sha256(self.source)
-                return sha256, _verified(found, self.source, sha256, self.what)
+                sent = await _source_digests(self.source)
+                return sent, _verified(found, self.source, sent.sha256, self.what)
         self.sent_before = True
         stored = await _post(self.http, self.release, self.source, self.name, self.body,
                              self.what)  # fmt: skip
-        sha256 = self.body.hasher.hexdigest()
-        return sha256, _verified(stored, self.source, sha256, self.what)
+        sent = _sent(self.body.hasher)
+        return sent, _verified(stored, self.source, sent.sha256, self.what)
 
 
 async def _post(
@@ -224,10 +241,13 @@ async def _recover_after_failure(http: GitHubHTTP, release: Release, name: str) 
     return None
 
 
-async def _source_sha256(source: UploadSource) -> str:
+async def _source_digests(source: UploadSource) -> Sent:
+    hasher = _hasher_for(source)
     if source.path is not None:
-        return await sha256_of(source.path, offset=source.offset, length=source.size)
-    return hashlib.sha256(source.data or b"").hexdigest()
+        await hash_file(source.path, hasher, offset=source.offset, length=source.size)
+    else:
+        hasher.update(source.data or b"")
+    return _sent(hasher)
 
 
 def _verified(asset: Asset, source: UploadSource, sha256: str, what: str) -> Asset:

@@ -18,7 +18,7 @@ LAYERS: dict[str, int] = {
         [
             "errors", "_version", "progress", "_config", "_names", "_filenames", "_ranges",
             "models", "manifest", "_resume", "_plan", "_removal", "_ratelimit", "_retry",
-            "_concurrency", "_aliasdoc", "_draftcheck", "_verifyplan", "_netenv",
+            "_concurrency", "_aliasdoc", "_draftcheck", "_verifyplan", "_netenv", "_blocks",
         ],
         0,
     ),
