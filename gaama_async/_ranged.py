@@ -220,7 +220,10 @@ class _BlockVerifier:
         if head_stop > head_start:
             buffer = bytearray(min(HASH_READ, head_stop - head_start))
             offset = self.starts[piece] + head_start
-            self.file.feed_range(offset, head_stop - head_start, checker.update, buffer)
+            try:
+                self.file.feed_range(offset, head_stop - head_start, checker.update, buffer)
+            except OSError:  # on a network thread an OSError reads as a failure to connect:
+                return None  # leave the block to catch_up, which reports it as a disk error
         return checker
 
     def check(self, segment: Segment, checker: BlockChecker, data: memoryview) -> int:

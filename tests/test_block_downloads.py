@@ -26,7 +26,7 @@ from helpers import (
 )
 
 from gaama_async import GaAMA
-from gaama_async._blocks import BLOCK_SIZE, BlockDigests
+from gaama_async._blocks import BLOCK_SIZE
 from gaama_async.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from gaama_async.server import Fault, ReleaseServer
 from gaama_async.server.store import Repo
@@ -179,11 +179,3 @@ async def replace_manifest(client: GaAMA, server: ReleaseServer, manifest: Manif
             release["upload_url"].split("{")[0], params={"name": MANIFEST_NAME},
             data=manifest.to_bytes(), headers={"Content-Type": "application/json"},
         )  # fmt: skip
-
-
-def test_block_digests_are_what_the_helper_computes(tmp_path: Path) -> None:
-    (tmp_path / "x").write_bytes(b"a" * 10)
-    assert (
-        BlockDigests(5, block_digests(tmp_path / "x", 5)).sha256
-        == (hashlib.sha256(b"a" * 5).hexdigest(),) * 2
-    )
