@@ -35,6 +35,7 @@ from ._ranges import (
     aligned_part_size,
     frontier_from,
     partial_answer_matches,
+    piece_starts,
     plan_segments,
     range_request_headers,
     rewind,
@@ -95,7 +96,7 @@ class _FrontierHasher:
     def __init__(self, file: ResumableFile, sizes: list[int]) -> None:
         self.file = file
         self.size = sum(sizes)
-        self.starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.starts = piece_starts(sizes)
         self.sizes = sizes
         self.whole = hashlib.sha256()
         self.pieces = [hashlib.sha256() for _ in sizes] if len(sizes) > 1 else [self.whole]
@@ -194,7 +195,7 @@ class _BlockVerifier:
         self.file = file
         self.sizes = sizes
         self.blocks = blocks
-        self.starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.starts = piece_starts(sizes)
         self.good: list[set[int]] = [set() for _ in blocks]
         self._segments: list[Segment] = []
         self._done: list[int] = []

@@ -44,6 +44,15 @@ def plan_segments(piece_sizes: Sequence[int], part_size: int) -> list[Segment]:
     return segments
 
 
+def piece_starts(piece_sizes: Sequence[int]) -> list[int]:
+    """Where each piece begins in the file they make end to end."""
+    starts, offset = [], 0
+    for size in piece_sizes:
+        starts.append(offset)
+        offset += size
+    return starts
+
+
 def range_header(start: int, stop: int) -> str:
     """The ``Range`` header value for bytes ``[start, stop)``."""
     return f"bytes={start}-{stop - 1}"

@@ -4,6 +4,7 @@ the range arithmetic around them. Pure: no server, no disk."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 
 import pytest
@@ -122,7 +123,7 @@ def test_a_manifest_with_bad_blocks_is_refused() -> None:
     entry = {"name": "a", "asset": "a", "size": 70000, "sha256": "0" * 64,
              "blocks": {"size": 65536, "sha256": ["0" * 64]}}  # fmt: skip
     with pytest.raises(ManifestError, match="blocks of 'a'"):
-        Manifest.from_bytes(b'{"format": 1, "files": [%s]}' % str(entry).replace("'", '"').encode())
+        Manifest.from_bytes(json.dumps({"format": 1, "files": [entry]}).encode())
 
 
 def test_ranges_align_to_the_largest_block() -> None:
