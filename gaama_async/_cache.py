@@ -35,6 +35,7 @@ from ._concurrency import run_all
 from ._files import (
     copy_file,
     copy_into,
+    copy_into_if_hashes,
     files_under,
     make_folder,
     read_and_look,
@@ -45,7 +46,7 @@ from ._files import (
     stat_or_none,
     write_bytes_atomically,
 )
-from .errors import DownloadError
+from .errors import DownloadError, IntegrityError
 
 log = logging.getLogger("gaama_async")
 OFF = ("off", "0", "false", "no", "none")
@@ -246,10 +247,11 @@ class ContentCache:
         500 small files take 35 s instead of 1."""
         entry = self.entry(sha256)
         with contextlib.suppress(OSError):
-            if not hashed and await sha256_of(final) != sha256:
+            try:
+                found = await self._enter(final, entry, sha256, hashed=hashed)
+            except IntegrityError:
                 log.warning("'%s' does not hash to its manifest's sha256: not cached", final.name)
                 return
-            found = await copy_into(final, entry, link=self.link)
             if found is not None:
                 # The entry is durable before its sidecar vouches for it; the sidecar need
                 # not be: one lost in a crash only makes the entry untrusted (re-downloaded).
@@ -258,6 +260,19 @@ class ContentCache:
                 self._added += found.st_size
             if self._added > self.max_bytes // 10:
                 await self.evict()
+
+    async def _enter(
+        self, final: Path, entry: Path, sha256: str, *, hashed: bool
+    ) -> os.stat_result | None:
+        """Copy (or link) ``final`` to ``entry``; a file not yet hashed whole is hashed here,
+        while it is copied (a link makes it read-only: the hash comes first)."""
+        if hashed:
+            return await copy_into(final, entry, link=self.link)
+        if not self.link:
+            return await copy_into_if_hashes(final, entry, sha256)
+        if await sha256_of(final) != sha256:
+            raise IntegrityError(f"'{final.name}' does not hash to {sha256}")
+        return await copy_into(final, entry, link=True)
 
     async def settle(self) -> None:
         """Evict past ``max_bytes`` if anything was added since the last pass."""
