@@ -77,14 +77,29 @@ def _resolve(bench: Bench, tag: str, names: set[str] | None) -> tuple[list[Resol
 
 
 def download_gaama_async(
-    bench: Bench, tag: str, dest: Path, *, concurrency: int | None = None, inside: bool = False
+    bench: Bench,
+    tag: str,
+    dest: Path,
+    *,
+    concurrency: int | None = None,
+    inside: bool = False,
+    cache: bool = False,
 ) -> Run:
     """``download()`` through the public API in its own process; with ``inside`` the time
-    charged is the call's own (the in-process number), else the whole process."""
+    charged is the call's own (the in-process number), else the whole process. ``cache``:
+    with the download cache on, as by default, in an empty cache folder beside ``dest``
+    (what a first download pays to enter the cache; never a hit)."""
     cmd = bench.gaama_async("download", "--tag", tag, "--dir", str(dest))
     if concurrency is not None:
         cmd += ["--concurrency", str(concurrency)]
-    run = run_from(run_measured(cmd, cwd=REPO_ROOT, env=bench.env()))
+    env = bench.env()
+    if cache:
+        env["GAAMA_CACHE_DIR"] = str(fresh_dir(dest.with_name(dest.name + "-cache")))
+    try:
+        run = run_from(run_measured(cmd, cwd=REPO_ROOT, env=env))
+    finally:
+        if cache:
+            shutil.rmtree(env["GAAMA_CACHE_DIR"], ignore_errors=True)
     if inside and run.inner is not None:
         run = Run(**{**run.__dict__, "wall": run.inner})
     return run

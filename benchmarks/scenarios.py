@@ -20,6 +20,8 @@ from .peers import python
 from .process import run_measured
 
 Attempt = Callable[[Path], Run]
+#: gaama_async with its download cache on, as by default (every other gaama run has it off).
+CACHE_ON = "gaama_async, cache on"
 T = TypeVar("T")
 
 
@@ -86,7 +88,7 @@ def _missing(case: Case, reason: str) -> Case:
 def large_download(bench: Bench, profile: str, tag: str, name: str, size: int) -> list[Case]:
     """One asset, at equal connection counts: gaama_async's default (16) in-process and as
     the CLI vs aria2c -x16 and hf_transfer (16), gaama_async with 8 vs aria2c -x8, curl (one
-    stream), gaama 0.7.2."""
+    stream), gaama 0.7.2; on loopback also gaama_async with its cache on (the default)."""
     bench.server.set_profile(profile)
     expected = {name: size}
     plan: list[tuple[str, Attempt | None, str]] = [
@@ -102,6 +104,9 @@ def large_download(bench: Bench, profile: str, tag: str, name: str, size: int) -
         ),
         ("aria2c -x8", lambda d: clients.download_aria2c_large(bench, tag, d, name, 8), "aria2c"),
     ]
+    if profile == "loopback":  # the default configuration's cost, not a peer comparison
+        plan.append((CACHE_ON, lambda d: clients.download_gaama_async(bench, tag, d, inside=True,
+                                                                      cache=True), ""))  # fmt: skip
     if profile != "https":
         plan.append(
             ("gaama 0.7.2", lambda d: clients.download_gaama072(bench, tag, d), "gaama 0.7.2")
