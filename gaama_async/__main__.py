@@ -1,7 +1,5 @@
 """``python -m gaama_async``: the same as the ``gaama`` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -90,6 +90,25 @@ async def _names(server: ReleaseServer, tag: str = "v1") -> list[str]:
     return sorted(row["name"] for row in json.loads(out))
 
 
+async def test_output_through_a_pipe_is_complete_after_the_quick_exit(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    """``gaama`` ends without the interpreter's teardown (``cli.run``); output that a pipe's
+    buffer still held must be written first. The tests' environment sets PYTHONUNBUFFERED,
+    which would hide a lost buffer: this run goes without it."""
+    await _publish_three(server, tmp_path)
+    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GAAMA_API_URL": server.api_url}
+    env.pop("PYTHONUNBUFFERED", None)
+    command = [sys.executable, "-m", "gaama_async", "ls", REPO, "--tag", "v1", "--json"]
+
+    result = await anyio.run_process(command, env=env, check=False)
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert sorted(row["name"] for row in json.loads(result.stdout)) == [
+        "a.bin", "b.bin", "gaama-manifest.json", "keep.txt"
+    ]  # fmt: skip
+
+
 async def test_rm_assets_by_glob_updates_the_manifest(
     server: ReleaseServer, tmp_path: Path
 ) -> None:
