@@ -11,6 +11,7 @@ from urllib.parse import quote
 # byte (0.2 s); with 4 MiB, each range's round trip cost more than that. Measured under the
 # CDN-like profile (20 ms, 20 MiB/s per connection), 256 MiB, in-process: 4 MiB 1.15 s,
 # 8 MiB 1.12 s, 16 MiB 1.18-1.31 s (3 alternating rounds of each, one process per download).
+# (A file checked by block digests has no such wait: its ranges are longer, _ranges.range_size.)
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 # Measured (benchmarks/, CDN-like profile, 500 small assets): 16 connections overlap the API
 # and storage round trips well enough to match aria2c -j16; 8 fell about 20% short. GitHub

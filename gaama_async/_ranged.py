@@ -32,12 +32,12 @@ from ._files import CHUNK_SIZE, ResumableFile, in_pool
 from ._http import GitHubHTTP
 from ._ranges import (
     Segment,
-    aligned_part_size,
     frontier_from,
     partial_answer_matches,
     piece_starts,
     plan_segments,
     range_request_headers,
+    range_size,
     rewind,
 )
 from ._responses import mapped_transport_errors
@@ -395,7 +395,9 @@ class RangedDownload:
                     notes.info("resuming '%s' with %s already on disk", self.label, _mib(resumed))
                     self._report("advance", resumed)
                 return saved
-        part_size = aligned_part_size(self.part_size, [b.size for b in self.target.piece_blocks])
+        blocks = [b.size for b in self.target.piece_blocks]
+        connections = int(self.limiter.total_tokens)
+        part_size = range_size(self.part_size, sum(self.sizes), connections, blocks)
         self._segments = plan_segments(self.sizes, part_size)
         state = ResumeState(expected, part_size, [0] * len(self._segments))
         await self._open_file(fresh=True)

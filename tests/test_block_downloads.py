@@ -201,3 +201,19 @@ async def replace_manifest(client: GaAMA, server: ReleaseServer, manifest: Manif
             release["upload_url"].split("{")[0], params={"name": MANIFEST_NAME},
             data=manifest.to_bytes(), headers={"Content-Type": "application/json"},
         )  # fmt: skip
+
+
+async def test_a_block_checked_file_comes_in_about_two_ranges_per_connection(
+    server: ReleaseServer, tmp_path: Path
+) -> None:
+    """Its blocks are checked as they arrive, so long ranges cost no hashing at the end and
+    spare a connection the round trips of short ones (``_ranges.range_size``)."""
+    sha = write_random(tmp_path / "w.bin", SIZE)
+    async with GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url, max_concurrency=1) as client:
+        await client.publish("v1", [tmp_path / "w.bin"])
+        server.counters.reset()
+
+        [path] = await client.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == sha
+    assert storage_requests(server, "w.bin") == 2  # two blocks each, not one per block

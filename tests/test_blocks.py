@@ -18,7 +18,7 @@ from gaama_async._blocks import (
     BlockHasher,
     block_size_for,
 )
-from gaama_async._ranges import aligned_part_size, plan_segments, rewind
+from gaama_async._ranges import aligned_part_size, plan_segments, range_size, rewind
 from gaama_async.manifest import Manifest, ManifestEntry, ManifestError, ManifestPart
 
 MIB = 1024 * 1024
@@ -148,3 +148,13 @@ def test_rewind_leaves_segments_that_never_reached_the_block() -> None:
     segments = plan_segments([100], 50)
     done = [10, 0]
     assert rewind(segments, done, 0, 20, 40) == 0 and done == [10, 0]
+
+
+def test_a_block_checked_file_gets_about_two_ranges_per_connection_in_whole_blocks() -> None:
+    assert range_size(8 * MIB, 1024 * MIB, 16, [8 * MIB]) == 32 * MIB
+    assert range_size(8 * MIB, 1000 * MIB, 16, [8 * MIB]) == 32 * MIB  # 31.25 up to a block
+    assert range_size(8 * MIB, 4096 * MIB, 16, [16 * MIB]) == 64 * MIB  # capped
+    assert range_size(8 * MIB, 1024 * MIB, 16, []) == 8 * MIB  # checked whole: as asked
+    assert range_size(8 * MIB, 64 * MIB, 16, [8 * MIB]) == 8 * MIB  # short file: as asked
+    assert range_size(1 * MIB, 16 * MIB, 16, [8 * MIB]) == 1 * MIB  # under a block: as asked
+    assert range_size(20 * MIB, 64 * MIB, 16, [8 * MIB]) == 16 * MIB  # aligned as before
