@@ -32,6 +32,10 @@ from .models import Asset
 log = logging.getLogger("gaama_async")
 
 OCTET_STREAM = {"Accept": "application/octet-stream"}
+# Asking where an asset's bytes are: github.com answers with a redirect whatever the Range,
+# but an API that serves the bytes itself (GHES) would otherwise send the whole asset to a
+# request that only wanted to learn that it does.
+WHERE_ARE_THE_BYTES = {**OCTET_STREAM, "Range": "bytes=0-0"}
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -140,9 +144,10 @@ class StorageLink:
 
     async def _resolve_on_api(self) -> None:
         what = f"download of asset '{self.asset.name}'"
-        async with self.http.open("GET", self.asset.url, what=what, headers=OCTET_STREAM) as api:
+        headers = WHERE_ARE_THE_BYTES  # every asset has a byte 0: GitHub refuses empty ones
+        async with self.http.open("GET", self.asset.url, what=what, headers=headers) as api:
             location = api.headers.get("Location")
-            if api.status == 200:
+            if api.status in (200, 206):
                 self._found(self.asset.url, direct=True)
             elif api.status in REDIRECTS and location:
                 self._found(str(api.url.join(URL(location))), direct=False)

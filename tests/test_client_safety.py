@@ -185,12 +185,15 @@ async def test_a_connection_cut_mid_body_is_retried(
 async def test_direct_200_downloads_work(server: ReleaseServer, tmp_path: Path) -> None:
     server.config.direct_downloads = True
     private_repository(server)  # a public one would take the web host's link to storage
-    (tmp_path / "w.bin").write_bytes(b"d" * 10_000)
+    (tmp_path / "w.bin").write_bytes(b"d" * 1_000_000)
     async with GaAMA(repo=REPO, token=TOKEN, api_url=server.api_url) as client:
         await client.publish("v1", [tmp_path / "w.bin"])
+        server.counters.reset()
         [path] = await client.download("v1", tmp_path / "out")
-    assert path.read_bytes() == b"d" * 10_000
+    assert path.read_bytes() == b"d" * 1_000_000
     assert server.counters.requests.get("storage", 0) == 0
+    # Learning that the API serves the bytes costs one byte of them, not a copy.
+    assert 1_000_000 <= server.counters.bytes_sent < 1_100_000
 
 
 async def test_rate_limits_are_waited_out_or_reported(
