@@ -7,16 +7,19 @@ import signal
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
 import pytest
 from cli_helpers import GAAMA, cli_env, run_gaama, serve_lines_until_ready
-from helpers import REPO, TOKEN, sha256_file, write_random
+from helpers import FAST_RETRY, REPO, TOKEN, sha256_file, storage_requests, write_random
 
-from gaama_async.server import ReleaseServer, ServerConfig
+from gaama_async import GaAMA
+from gaama_async.server import Fault, ReleaseServer, ServerConfig
 
 pytestmark = pytest.mark.anyio
+MIB = 1 << 20
 
 
 def _trusting(ca_file: Path) -> ssl.SSLContext:
@@ -128,3 +131,58 @@ async def test_gaama_serve_tls_enterprise_on_localhost_prints_the_ca_to_trust(
             serving.send_signal(signal.SIGINT)
             with anyio.fail_after(20):
                 await serving.wait()
+
+
+async def _published_over_tls(
+    server: ReleaseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[GaAMA, str]:
+    """A client trusting the server's CA (as users do, through SSL_CERT_FILE) and the
+    digest of a 12 MiB file it published: three ranges of 4 MiB when downloaded."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
+    client = GaAMA(
+        repo=REPO, token=TOKEN, api_url=server.api_url, retry=FAST_RETRY, part_size=4 * MIB,
+        cache_dir=False, **options,
+    )  # fmt: skip
+    digest = write_random(tmp_path / "weights.bin", 12 * MIB)
+    await client.publish("v1", [tmp_path / "weights.bin"])
+    return client, digest
+
+
+async def test_a_range_cut_over_tls_continues_from_its_last_byte(
+    tls_server: ReleaseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS bodies are read record by record on the worker threads (``_wire``): a cut ends
+    the read with the bytes that arrived kept, and the range continues after them."""
+    server = tls_server
+    client, digest = await _published_over_tls(server, tmp_path, monkeypatch)
+    cut = Fault("cut", route="storage", asset="weights.bin", times=3, after_bytes=3 * MIB + 77)
+    server.faults.add(cut)
+    server.counters.reset()
+    async with client:
+        [path] = await client.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    assert server.counters.hits("cut", "weights.bin") == cut.hits == 3
+    assert storage_requests(server, "weights.bin") == 3 + 3  # three ranges, three continued
+    assert server.counters.bytes_sent < 12 * MIB + 3 * MIB  # not each cut range over again
+
+
+async def test_a_range_stalled_over_tls_times_out_and_keeps_what_arrived(
+    tls_server: ReleaseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = tls_server
+    client, digest = await _published_over_tls(server, tmp_path, monkeypatch, read_timeout=0.5)
+    # Mid-buffer (1 MiB each): the bytes of the buffer that arrived before the stall are kept.
+    stall = Fault(
+        "stall", route="storage", asset="weights.bin", after_bytes=MIB + 900 * 1024, delay=6
+    )
+    server.faults.add(stall)
+    server.counters.reset()
+    started = anyio.current_time()
+    async with client:
+        [path] = await client.download("v1", tmp_path / "out")
+
+    assert sha256_file(path) == digest
+    assert server.counters.hits("stall", "weights.bin") == stall.hits == 1
+    assert anyio.current_time() - started < 5  # the read gave up; it did not sit out 6 s
+    assert server.counters.bytes_sent < 12 * MIB + 256 * 1024  # the 900 KiB not sent again
