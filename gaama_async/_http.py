@@ -46,6 +46,8 @@ from ._wire import WirePool
 from .errors import GaamaError, NotFoundError, RateLimitError
 
 log = logging.getLogger("gaama_async")
+# The paths aiohttp's default context loaded when it was imported (above, with the others).
+_DEFAULTS_AT_IMPORT = ssl.get_default_verify_paths()
 
 API_VERSION = "2022-11-28"
 JSON_ACCEPT = "application/vnd.github+json"
@@ -449,8 +451,13 @@ def _proxy_arguments(proxy: Proxy) -> dict[str, Any]:
 
 def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
     """A verifying context over the CA bundle the environment names, or True (aiohttp's
-    default, the system store) when it names none. Verification is never turned off."""
-    if store.default:
+    default, the system store) when it names none, or just the system store as OpenSSL
+    finds it. Verification is never turned off.
+
+    Why the last: aiohttp builds its default context when imported, loading the system
+    store (about 30 ms for Debian's 140 certificates); a second context loading the same
+    file cost every process as much again before its first request."""
+    if store.default or _names_aiohttps_default(store):
         return True
     # Not create_default_context(): with no file given it loads the system's store, which
     # the named bundles replace (as requests and OpenSSL do). TLS_CLIENT verifies hostnames.
@@ -467,6 +474,14 @@ def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
                 f"of PEM certificates ({exc})"
             ) from exc
     return context
+
+
+def _names_aiohttps_default(store: TrustStore) -> bool:
+    """Whether ``store`` is what aiohttp's default context loaded: OpenSSL's default paths
+    (which follow ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``) now, as when aiohttp was
+    imported, just before this module."""
+    now = ssl.get_default_verify_paths()
+    return now == _DEFAULTS_AT_IMPORT and store.names_only(now.cafile, now.capath)
 
 
 def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:

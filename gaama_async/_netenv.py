@@ -133,6 +133,13 @@ class TrustStore:
     def default(self) -> bool:
         return not self.cafiles and self.capath is None
 
+    def names_only(self, cafile: str | None, capath: str | None) -> bool:
+        """Whether it names exactly the bundle file ``cafile`` and the folder ``capath`` (or
+        no folder where ``capath`` is None): those OpenSSL loads by default, when passed
+        from ``ssl.get_default_verify_paths()``. Containers often set ``SSL_CERT_FILE`` and
+        friends to the system's own store."""
+        return {path for _, path in self.cafiles} == {cafile} and self.capath == capath
+
 
 def trust_store(env: Mapping[str, str]) -> TrustStore:
     """Every CA bundle the environment names, each file once, in requests' order."""

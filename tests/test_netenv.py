@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,25 @@ def test_every_ca_bundle_variable_counts_in_requests_order(tmp_path: Path) -> No
 def test_a_missing_ca_bundle_names_its_variable(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"REQUESTS_CA_BUNDLE names .*nope\.pem"):
         ssl_context(trust_store({"REQUESTS_CA_BUNDLE": str(tmp_path / "nope.pem")}))
+
+
+def test_a_store_naming_just_the_system_default_is_the_default(tmp_path: Path) -> None:
+    """Containers set SSL_CERT_FILE and friends to the system's own bundle: aiohttp's
+    default context (built at import) then trusts the same, and is not built again."""
+    defaults = ssl.get_default_verify_paths()
+    if defaults.cafile is None:
+        pytest.skip("this system has no default CA bundle file")
+    env = {"SSL_CERT_FILE": defaults.cafile, "CURL_CA_BUNDLE": defaults.cafile}
+    if defaults.capath is not None:
+        env["SSL_CERT_DIR"] = defaults.capath
+    assert trust_store(env).names_only(defaults.cafile, defaults.capath)
+    assert ssl_context(trust_store(env)) is True
+    # Anything more or less is a store of its own.
+    extra = tmp_path / "corporate.pem"
+    extra.write_text(Path(defaults.cafile).read_text())
+    assert isinstance(
+        ssl_context(trust_store({**env, "REQUESTS_CA_BUNDLE": str(extra)})), ssl.SSLContext
+    )
+    assert not TrustStore((("SSL_CERT_FILE", "/a"),), None).names_only("/a", "/certs")
+    assert not TrustStore((("SSL_CERT_FILE", "/a"),), "/d").names_only("/a", "/certs")
+    assert TrustStore((("SSL_CERT_FILE", "/a"),), "/certs").names_only("/a", "/certs")
