@@ -26,6 +26,7 @@ from helpers import (
 )
 
 from gaama_async import GaAMA
+from gaama_async._ranged import CHECKPOINT_INTERVAL, checkpoint_due
 from gaama_async._ranges import (
     Segment,
     parse_content_range,
@@ -50,6 +51,13 @@ def test_segments_cover_pieces_in_file_order() -> None:
     assert plan_segments([0], 4) == []
     with pytest.raises(ValueError):
         plan_segments([1], 0)
+
+
+def test_the_resume_record_is_saved_every_so_many_bytes_at_most_once_an_interval() -> None:
+    every = 4 * MIB
+    assert checkpoint_due(every, every, CHECKPOINT_INTERVAL)
+    assert not checkpoint_due(every - 1, every, 60.0)  # too few bytes, however long ago
+    assert not checkpoint_due(64 * MIB, every, CHECKPOINT_INTERVAL / 2)  # a fast link: wait
 
 
 def test_range_headers_and_content_range_checks() -> None:
