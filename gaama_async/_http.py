@@ -457,7 +457,7 @@ def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
     Why the last: aiohttp builds its default context when imported, loading the system
     store (about 30 ms for Debian's 140 certificates); a second context loading the same
     file cost every process as much again before its first request."""
-    if store.default or _names_aiohttps_default(store):
+    if store.default or _names_aiohttp_default(store):
         return True
     # Not create_default_context(): with no file given it loads the system's store, which
     # the named bundles replace (as requests and OpenSSL do). TLS_CLIENT verifies hostnames.
@@ -476,7 +476,7 @@ def ssl_context(store: TrustStore) -> ssl.SSLContext | bool:
     return context
 
 
-def _names_aiohttps_default(store: TrustStore) -> bool:
+def _names_aiohttp_default(store: TrustStore) -> bool:
     """Whether ``store`` is what aiohttp's default context loaded: OpenSSL's default paths
     (which follow ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``) now, as when aiohttp was
     imported, just before this module."""
